@@ -1,0 +1,7 @@
+//! napi bindings: convert and call into `protocol`, nothing else.
+
+pub mod deflate;
+pub mod frame;
+pub mod headers;
+pub mod receiver;
+pub mod utils;
