@@ -9,5 +9,83 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Returns the version of the native core. */
-export declare function nativeVersion(): string
+/**
+ * The incremental WebSocket frame parser of one connection (ws's `Receiver` without the
+ * stream and the events): push chunks, then call `next()` until it returns null.
+ */
+export declare class NativeReceiver {
+  /** A receiver at the start of a connection. */
+  constructor(options?: NativeReceiverOptions | undefined | null)
+  /**
+   * Buffers a copy of `chunk`. Returns the `WS_ERR_TOO_MANY_BUFFERED_PARTS` record when
+   * `maxBufferedChunks` chunks are already buffered, else null. Input after a close frame
+   * or an error is dropped.
+   */
+  push(chunk: Buffer): ProtocolErrorRecord | null
+  /**
+   * Parses as far as possible and returns the next event, or null when more bytes (or an
+   * inflate result) are needed. After an `error` event the receiver is dead.
+   */
+  next(): { kind: 'message', binary: boolean, data: Buffer[] } | { kind: 'ping', data: Buffer } | { kind: 'pong', data: Buffer } | { kind: 'close', code: number, reason: Buffer } | { kind: 'inflate', data: Buffer, fin: boolean } | { kind: 'error', error: ProtocolErrorRecord } | null
+  /**
+   * The inflated bytes of the pending `inflate` event (then call `next()` again). `fin`
+   * repeats the event's flag. Ignored when no inflate is pending.
+   */
+  pushInflated(data: Buffer, fin: boolean): void
+  /**
+   * ws's `_totalPayloadLength`: payload bytes of the current message's frames so far,
+   * reset when its final frame completes.
+   */
+  get totalPayloadLength(): number
+  /**
+   * ws's receiver state: 0 GET_INFO, 1 GET_PAYLOAD_LENGTH_16, 2 GET_PAYLOAD_LENGTH_64,
+   * 3 GET_MASK, 4 GET_DATA, 5 INFLATING.
+   */
+  get state(): number
+}
+
+/**
+ * A whole frame (header and payload) in one Buffer, the payload masked in the same pass as
+ * the copy when `maskKey` (4 bytes) is given. `opcode` is the 4-bit opcode.
+ */
+export declare function encodeFrame(payload: Buffer, opcode: number, fin: boolean, rsv1: boolean, maskKey?: Buffer | undefined | null): Buffer
+
+/**
+ * The frame header alone for a `payloadLength`-byte payload the caller writes separately
+ * (already masked with `maskKey` when given).
+ */
+export declare function encodeFrameHeader(payloadLength: number, opcode: number, fin: boolean, rsv1: boolean, maskKey?: Buffer | undefined | null): Buffer
+
+/**
+ * Options of `new NativeReceiver()`, as ws's `Receiver` options. Limits are 0 (or absent)
+ * for unlimited.
+ */
+export interface NativeReceiverOptions {
+  /** Server role: incoming frames must be masked (else they must not be). */
+  isServer?: boolean
+  /** Largest message in bytes (ws's `maxPayload`). */
+  maxPayload?: number
+  /** Most frames per message (ws's `maxFragments`). */
+  maxFragments?: number
+  /** Most chunks buffered at once (ws's `maxBufferedChunks`). */
+  maxBufferedChunks?: number
+  /** Skip UTF-8 validation of text messages and close reasons. */
+  skipUtf8Validation?: boolean
+  /** permessage-deflate was negotiated: RSV1 is allowed on the first frame of a message. */
+  perMessageDeflate?: boolean
+}
+
+/**
+ * A protocol error as data: ws's `err.code`, close status (`err[kStatusCode]`), full
+ * message, and whether ws throws a `RangeError` (else a plain `Error`).
+ */
+export interface ProtocolErrorRecord {
+  /** ws's `err.code`, e.g. `WS_ERR_INVALID_OPCODE`. */
+  code: string
+  /** The close status to send (1002, 1007, 1008 or 1009). */
+  status: number
+  /** ws's full message, prefix included. */
+  message: string
+  /** True for a `RangeError`, false for an `Error`. */
+  rangeError: boolean
+}

@@ -835,4 +835,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.nativeVersion = nativeBinding.nativeVersion
+module.exports.NativeReceiver = nativeBinding.NativeReceiver
+module.exports.encodeFrame = nativeBinding.encodeFrame
+module.exports.encodeFrameHeader = nativeBinding.encodeFrameHeader

@@ -1,0 +1,277 @@
+'use strict';
+
+const assert = require('assert');
+
+const {
+  NativeReceiver,
+  encodeFrame,
+  encodeFrameHeader
+} = require('../lib/native');
+
+/**
+ * Pushes hex-encoded chunks and collects every event `next()` returns.
+ *
+ * @param {NativeReceiver} receiver The receiver
+ * @param {...String} chunks The chunks, as hex strings
+ * @return {Object[]} The events, push errors included as `{ kind: 'push-error' }`
+ */
+function feed(receiver, ...chunks) {
+  const events = [];
+
+  for (const chunk of chunks) {
+    const error = receiver.push(Buffer.from(chunk.replace(/\s/g, ''), 'hex'));
+
+    if (error) events.push({ kind: 'push-error', error });
+
+    let event;
+    while ((event = receiver.next()) !== null) events.push(event);
+  }
+
+  return events;
+}
+
+describe('NativeReceiver', () => {
+  it('parses an unmasked text message', () => {
+    const receiver = new NativeReceiver({ isServer: false });
+
+    assert.deepStrictEqual(feed(receiver, '810548656c6c6f'), [
+      { kind: 'message', binary: false, data: [Buffer.from('Hello')] }
+    ]);
+    assert.strictEqual(receiver.state, 0);
+  });
+
+  it('parses a masked text message fed one byte at a time', () => {
+    const receiver = new NativeReceiver({ isServer: true });
+    const bytes = '818537fa213d7f9f4d5158'.match(/../g);
+    const events = feed(receiver, ...bytes);
+
+    assert.deepStrictEqual(events, [
+      { kind: 'message', binary: false, data: [Buffer.from('Hello')] }
+    ]);
+  });
+
+  it('returns the fragments of a fragmented message and control frames', () => {
+    const receiver = new NativeReceiver({ maxPayload: 10 });
+
+    assert.deepStrictEqual(feed(receiver, '02024865'), []);
+    assert.strictEqual(receiver.totalPayloadLength, 2);
+    assert.deepStrictEqual(feed(receiver, '8900', '8a0161'), [
+      { kind: 'ping', data: Buffer.alloc(0) },
+      { kind: 'pong', data: Buffer.from('a') }
+    ]);
+    assert.deepStrictEqual(feed(receiver, '80036c6c6f'), [
+      {
+        kind: 'message',
+        binary: true,
+        data: [Buffer.from('He'), Buffer.from('llo')]
+      }
+    ]);
+    assert.strictEqual(receiver.totalPayloadLength, 0);
+  });
+
+  it('parses close frames and ignores what follows them', () => {
+    assert.deepStrictEqual(feed(new NativeReceiver(), '8800 8100'), [
+      { kind: 'close', code: 1005, reason: Buffer.alloc(0) }
+    ]);
+    assert.deepStrictEqual(
+      feed(new NativeReceiver({}), '880403e86869', '8100'),
+      [{ kind: 'close', code: 1000, reason: Buffer.from('hi') }]
+    );
+  });
+
+  it('reports ws state numbers', () => {
+    const receiver = new NativeReceiver({ isServer: true });
+
+    feed(receiver, '82');
+    assert.strictEqual(receiver.state, 0);
+    feed(receiver, 'fe');
+    assert.strictEqual(receiver.state, 1);
+    feed(receiver, '0100');
+    assert.strictEqual(receiver.state, 3);
+    feed(receiver, '00000000');
+    assert.strictEqual(receiver.state, 4);
+  });
+
+  it('emits errors as records and then stays silent', () => {
+    const receiver = new NativeReceiver();
+
+    assert.deepStrictEqual(feed(receiver, '8300 8100'), [
+      {
+        kind: 'error',
+        error: {
+          code: 'WS_ERR_INVALID_OPCODE',
+          status: 1002,
+          message: 'Invalid WebSocket frame: invalid opcode 3',
+          rangeError: true
+        }
+      }
+    ]);
+    assert.deepStrictEqual(feed(receiver, '8100'), []);
+  });
+
+  it('emits an error if a text frame contains invalid UTF-8 data', () => {
+    assert.deepStrictEqual(feed(new NativeReceiver(), '8104cebae1bd'), [
+      {
+        kind: 'error',
+        error: {
+          code: 'WS_ERR_INVALID_UTF8',
+          status: 1007,
+          message: 'Invalid WebSocket frame: invalid UTF-8 sequence',
+          rangeError: false
+        }
+      }
+    ]);
+  });
+
+  it('honors `skipUtf8Validation`', () => {
+    const receiver = new NativeReceiver({ skipUtf8Validation: true });
+
+    assert.deepStrictEqual(feed(receiver, '8102cebd'), [
+      { kind: 'message', binary: false, data: [Buffer.from('cebd', 'hex')] }
+    ]);
+  });
+
+  it('emits an error if a frame payload length is bigger than `maxPayload`', () => {
+    const receiver = new NativeReceiver({ maxPayload: 4 });
+
+    assert.deepStrictEqual(feed(receiver, '8205'), [
+      {
+        kind: 'error',
+        error: {
+          code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH',
+          status: 1009,
+          message: 'Max payload size exceeded',
+          rangeError: true
+        }
+      }
+    ]);
+  });
+
+  it('emits an error if there are too many message fragments', () => {
+    const receiver = new NativeReceiver({ maxFragments: 2 });
+    const events = feed(receiver, '0200', '0000', '0000');
+
+    assert.strictEqual(events.length, 1);
+    assert.strictEqual(events[0].error.code, 'WS_ERR_TOO_MANY_BUFFERED_PARTS');
+    assert.strictEqual(events[0].error.message, 'Too many message fragments');
+    assert.strictEqual(events[0].error.status, 1008);
+  });
+
+  it('returns an error record from `push()` if there are too many buffered chunks', () => {
+    const receiver = new NativeReceiver({ maxBufferedChunks: 2 });
+
+    assert.deepStrictEqual(feed(receiver, '8205', '61', '62', '63'), [
+      {
+        kind: 'push-error',
+        error: {
+          code: 'WS_ERR_TOO_MANY_BUFFERED_PARTS',
+          status: 1008,
+          message: 'Too many buffered chunks',
+          rangeError: true
+        }
+      }
+    ]);
+  });
+
+  it('hands compressed fragments out and takes the inflated data back', () => {
+    const receiver = new NativeReceiver({ perMessageDeflate: true });
+
+    assert.deepStrictEqual(feed(receiver, '4101aa 8001bb'), [
+      { kind: 'inflate', data: Buffer.from([0xaa]), fin: false }
+    ]);
+    assert.strictEqual(receiver.state, 5);
+    assert.strictEqual(receiver.next(), null);
+
+    receiver.pushInflated(Buffer.from('foo'), false);
+    assert.deepStrictEqual(receiver.next(), {
+      kind: 'inflate',
+      data: Buffer.from([0xbb]),
+      fin: true
+    });
+
+    receiver.pushInflated(Buffer.from('bar'), true);
+    assert.deepStrictEqual(receiver.next(), {
+      kind: 'message',
+      binary: false,
+      data: [Buffer.from('foo'), Buffer.from('bar')]
+    });
+    assert.strictEqual(receiver.next(), null);
+  });
+
+  it('rejects RSV1 without `perMessageDeflate`', () => {
+    const [event] = feed(new NativeReceiver(), 'c100');
+
+    assert.strictEqual(event.error.code, 'WS_ERR_UNEXPECTED_RSV_1');
+    assert.strictEqual(
+      event.error.message,
+      'Invalid WebSocket frame: RSV1 must be clear'
+    );
+  });
+});
+
+describe('encodeFrame', () => {
+  it('encodes the RFC 6455 examples', () => {
+    const key = Buffer.from('37fa213d', 'hex');
+
+    assert.strictEqual(
+      encodeFrame(Buffer.from('Hello'), 1, true, false, null).toString('hex'),
+      '810548656c6c6f'
+    );
+    assert.strictEqual(
+      encodeFrame(Buffer.from('Hello'), 1, true, false, key).toString('hex'),
+      '818537fa213d7f9f4d5158'
+    );
+    assert.strictEqual(
+      encodeFrame(Buffer.from('Hel'), 1, false, false, null).toString('hex'),
+      '010348656c'
+    );
+  });
+
+  it('round-trips through NativeReceiver', () => {
+    const payload = Buffer.alloc(70000, 0x61);
+    const frame = encodeFrame(
+      payload,
+      2,
+      true,
+      true,
+      Buffer.from([1, 2, 3, 4])
+    );
+    const receiver = new NativeReceiver({
+      isServer: true,
+      perMessageDeflate: true
+    });
+
+    receiver.push(frame);
+    const event = receiver.next();
+
+    assert.strictEqual(event.kind, 'inflate');
+    assert.ok(event.data.equals(payload));
+  });
+});
+
+describe('encodeFrameHeader', () => {
+  it('uses the 7, 16 and 64-bit length forms', () => {
+    assert.strictEqual(
+      encodeFrameHeader(125, 2, true, false, null).toString('hex'),
+      '827d'
+    );
+    assert.strictEqual(
+      encodeFrameHeader(126, 2, true, false, null).toString('hex'),
+      '827e007e'
+    );
+    assert.strictEqual(
+      encodeFrameHeader(65536, 2, true, false, null).toString('hex'),
+      '827f0000000000010000'
+    );
+    assert.strictEqual(
+      encodeFrameHeader(
+        5,
+        1,
+        false,
+        true,
+        Buffer.from('37fa213d', 'hex')
+      ).toString('hex'),
+      '418537fa213d'
+    );
+  });
+});
