@@ -9,6 +9,43 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** The permessage-deflate compressor of one direction of a connection. */
+export declare class NativeDeflate {
+  /** Creates a compressor (`{ windowBits, level, memLevel, strategy, noContextTakeover }`). */
+  constructor(options?: NativeDeflateOptions | undefined | null)
+  /**
+   * Compresses one fragment with `Z_SYNC_FLUSH`; with `fin` (the last fragment of the
+   * message) the trailing `00 00 ff ff` is removed.
+   */
+  compress(data: Buffer, fin: boolean): Buffer
+  /**
+   * `compress()` on the libuv thread pool. Do not start another operation on this object
+   * before the promise settles.
+   */
+  compressAsync(data: Buffer, fin: boolean): Promise<Buffer>
+  /** Drops the window: the next fragment starts a fresh stream. */
+  reset(): void
+}
+
+/** The permessage-deflate decompressor of the peer's direction of a connection. */
+export declare class NativeInflate {
+  /** Creates a decompressor (`{ windowBits, noContextTakeover, maxPayload }`). */
+  constructor(options?: NativeInflateOptions | undefined | null)
+  /**
+   * Inflates one fragment; with `fin` the `00 00 ff ff` tail is appended first. Throws
+   * `WS_ERR_UNSUPPORTED_MESSAGE_LENGTH` past `maxPayload` (counted across the message's
+   * fragments) or a Node zlib code such as `Z_DATA_ERROR` with zlib's message.
+   */
+  decompress(data: Buffer, fin: boolean): Buffer
+  /**
+   * `decompress()` on the libuv thread pool. Do not start another operation on this
+   * object before the promise settles.
+   */
+  decompressAsync(data: Buffer, fin: boolean): Promise<Buffer>
+  /** Drops the window and the current message's length. */
+  reset(): void
+}
+
 /**
  * The incremental WebSocket frame parser of one connection (ws's `Receiver` without the
  * stream and the events): push chunks, then call `next()` until it returns null.
@@ -28,6 +65,25 @@ export declare class NativeReceiver {
    */
   next(): { kind: 'message', binary: boolean, data: Buffer[] } | { kind: 'ping', data: Buffer } | { kind: 'pong', data: Buffer } | { kind: 'close', code: number, reason: Buffer } | { kind: 'inflate', data: Buffer, fin: boolean } | { kind: 'error', error: ProtocolErrorRecord } | null
   /**
+   * A batched `next()`, for speed: one call (and one `Buffer`) for every event ready,
+   * instead of one call and one object per event. Writes 4-number records into `out` and
+   * returns a Buffer holding their payloads, or null (and `out[0] = 0`) when no event is
+   * ready. A record is `[kind, arg, offset, length]`, payload `buf[offset, offset+length)`;
+   * kind 0 ends the list:
+   * - `1` message: `arg` 1 binary, 0 text; the range covers the whole message. When it has
+   *   more than one fragment (and `out` has room) one `7` record per fragment follows.
+   * - `2` ping / `3` pong: `arg` is `totalPayloadLength` when the frame was parsed.
+   * - `4` close: `arg` is the code, the range the reason.
+   * - `5` inflate: `arg` 1 when final; the range is the compressed fragment. The list
+   *   stops; call `pushInflated()`, then `drain()` again.
+   * - `6` error: the list stops; `takeError()` returns the record. The receiver is dead.
+   *
+   * `out.length` must be at least 8; events that do not fit wait for the next call.
+   */
+  drain(out: Float64Array): Buffer | null
+  /** The error of the last `error` record of `drain()`, once; else null. */
+  takeError(): ProtocolErrorRecord | null
+  /**
    * The inflated bytes of the pending `inflate` event (then call `next()` again). `fin`
    * repeats the event's flag. Ignored when no inflate is pending.
    */
@@ -44,6 +100,9 @@ export declare class NativeReceiver {
   get state(): number
 }
 
+/** The `Sec-WebSocket-Accept` value for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)). */
+export declare function acceptKey(key: string): string
+
 /**
  * A whole frame (header and payload) in one Buffer, the payload masked in the same pass as
  * the copy when `maskKey` (4 bytes) is given. `opcode` is the 4-bit opcode.
@@ -55,6 +114,55 @@ export declare function encodeFrame(payload: Buffer, opcode: number, fin: boolea
  * (already masked with `maskKey` when given).
  */
 export declare function encodeFrameHeader(payloadLength: number, opcode: number, fin: boolean, rsv1: boolean, maskKey?: Buffer | undefined | null): Buffer
+
+/**
+ * One parameter of an extension offer: `value` is the string, or `true` when the parameter
+ * has no value.
+ */
+export interface ExtensionParamRecord {
+  /** The parameter name. */
+  key: string
+  /** The value (quotes removed, escapes resolved), or `true`. */
+  value: string | true
+}
+
+/** One element of a `Sec-WebSocket-Extensions` header. */
+export interface ExtensionRecord {
+  /** The extension name. */
+  name: string
+  /** The parameters, in header order. */
+  params: Array<ExtensionParamRecord>
+}
+
+/** Whether a `Sec-WebSocket-Key` is the base64 of 16 bytes (ws's `/^[+/0-9A-Za-z]{22}==$/`). */
+export declare function isValidKey(key: string): boolean
+
+/**
+ * Options of `new NativeDeflate()`: Node's `zlibDeflateOptions` plus the negotiated
+ * parameters of our direction.
+ */
+export interface NativeDeflateOptions {
+  /** The base-2 logarithm of the window the peer accepts, 8 to 15 (default 15). */
+  windowBits?: number
+  /** The compression level, 0 to 9, or -1 for zlib's default (default -1). */
+  level?: number
+  /** zlib's `memLevel`, 1 to 9 (default 8; not applied yet, zlib's default is used). */
+  memLevel?: number
+  /** zlib's `strategy` (default 0; not applied yet, zlib's default is used). */
+  strategy?: number
+  /** Drop the window after each message (`*_no_context_takeover`). */
+  noContextTakeover?: boolean
+}
+
+/** Options of `new NativeInflate()`. */
+export interface NativeInflateOptions {
+  /** The base-2 logarithm of the peer's window, 8 to 15 (default 15). */
+  windowBits?: number
+  /** Drop the window after each message (`*_no_context_takeover` of the peer). */
+  noContextTakeover?: boolean
+  /** The largest inflated message in bytes; 0 or absent for unlimited (ws's `maxPayload`). */
+  maxPayload?: number
+}
 
 /**
  * Options of `new NativeReceiver()`, as ws's `Receiver` options. Limits are 0 (or absent)
@@ -74,6 +182,19 @@ export interface NativeReceiverOptions {
   /** permessage-deflate was negotiated: RSV1 is allowed on the first frame of a message. */
   perMessageDeflate?: boolean
 }
+
+/**
+ * Parses a `Sec-WebSocket-Extensions` value into its elements, in header order, with ws's
+ * rules; throws ws's `SyntaxError` message (`Unexpected character at index N`,
+ * `Unexpected end of input`).
+ */
+export declare function parseExtensionHeader(header: string): Array<ExtensionRecord>
+
+/**
+ * Parses a `Sec-WebSocket-Protocol` value into its subprotocol names, in header order;
+ * throws ws's `SyntaxError` message (including `The "x" subprotocol is duplicated`).
+ */
+export declare function parseSubprotocolHeader(header: string): Array<string>
 
 /**
  * A protocol error as data: ws's `err.code`, close status (`err[kStatusCode]`), full

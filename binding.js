@@ -835,6 +835,12 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeDeflate = nativeBinding.NativeDeflate
+module.exports.NativeInflate = nativeBinding.NativeInflate
 module.exports.NativeReceiver = nativeBinding.NativeReceiver
+module.exports.acceptKey = nativeBinding.acceptKey
 module.exports.encodeFrame = nativeBinding.encodeFrame
 module.exports.encodeFrameHeader = nativeBinding.encodeFrameHeader
+module.exports.isValidKey = nativeBinding.isValidKey
+module.exports.parseExtensionHeader = nativeBinding.parseExtensionHeader
+module.exports.parseSubprotocolHeader = nativeBinding.parseSubprotocolHeader

@@ -254,7 +254,12 @@ describe('interop with npm ws', function () {
 
           const s = await atServer;
           assertMessage(s[0], 'ab€cd', false, 'fragmented text at the server');
-          assertMessage(s[1], Buffer.from([1, 2, 3]), true, 'fragmented binary');
+          assertMessage(
+            s[1],
+            Buffer.from([1, 2, 3]),
+            true,
+            'fragmented binary'
+          );
           assert.deepStrictEqual(pings, ['between']);
 
           const atClient = collect(client, 1);
@@ -302,7 +307,9 @@ describe('interop with npm ws', function () {
           const up = parseWire(wire.up);
           const down = parseWire(wire.down);
           assert.ok(up.frames.length > 0 && up.frames.every((f) => f.masked));
-          assert.ok(down.frames.length > 0 && down.frames.every((f) => !f.masked));
+          assert.ok(
+            down.frames.length > 0 && down.frames.every((f) => !f.masked)
+          );
           assert.ok(!up.truncated && !down.truncated);
         });
       });
@@ -399,7 +406,8 @@ describe('interop with npm ws', function () {
             const pairNow = await connectPair(t, pairOpts({ tap: true }));
             const { wire } = pairNow;
             const sender = pairNow[side];
-            const receiver = side === 'client' ? pairNow.server : pairNow.client;
+            const receiver =
+              side === 'client' ? pairNow.server : pairNow.client;
             const err = errored(receiver);
             const a = closed(sender);
             const b = closed(receiver);
@@ -426,7 +434,8 @@ describe('interop with npm ws', function () {
           it(`fails with 1007 on an invalid UTF-8 close reason from the ${side}`, async function () {
             const pairNow = await connectPair(t, pairOpts());
             const sender = pairNow[side];
-            const receiver = side === 'client' ? pairNow.server : pairNow.client;
+            const receiver =
+              side === 'client' ? pairNow.server : pairNow.client;
             const err = errored(receiver);
             const a = closed(sender);
             sender.close(4000, Buffer.from([0xff, 0xfe]));
@@ -451,7 +460,8 @@ describe('interop with npm ws', function () {
             );
             const { wire } = pairNow;
             const sender = pairNow[side];
-            const receiver = side === 'client' ? pairNow.server : pairNow.client;
+            const receiver =
+              side === 'client' ? pairNow.server : pairNow.client;
             const fits = collect(receiver, 1);
             sender.send(crypto.randomBytes(1000));
             assert.strictEqual((await fits)[0].data.length, 1000);
@@ -489,7 +499,8 @@ describe('interop with npm ws', function () {
               })
             );
             const sender = pairNow[side];
-            const receiver = side === 'client' ? pairNow.server : pairNow.client;
+            const receiver =
+              side === 'client' ? pairNow.server : pairNow.client;
             assert.strictEqual(sender.extensions, 'permessage-deflate');
             const err = errored(receiver);
             const a = closed(sender);
@@ -500,7 +511,76 @@ describe('interop with npm ws', function () {
             assert.strictEqual(e.message, 'Max payload size exceeded');
             assert.strictEqual((await a).code, 1009);
           });
+
+          it(`fails with 1009 when fragments from the ${side} add up past maxPayload`, async function () {
+            const limit = { maxPayload: 1000 };
+            const pairNow = await connectPair(
+              t,
+              pairOpts({
+                serverOptions: side === 'client' ? limit : {},
+                clientOptions: side === 'server' ? limit : {}
+              })
+            );
+            const sender = pairNow[side];
+            const receiver =
+              side === 'client' ? pairNow.server : pairNow.client;
+            let messages = 0;
+            receiver.on('message', () => messages++);
+            const err = errored(receiver);
+            const a = closed(sender);
+            sender.send(Buffer.alloc(600), { fin: false });
+            sender.send(Buffer.alloc(600), { fin: true });
+            const e = await err;
+            assert.ok(e instanceof RangeError);
+            assert.strictEqual(e.code, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
+            assert.strictEqual((await a).code, 1009);
+            assert.strictEqual(messages, 0);
+          });
         }
+
+        it('closes cleanly when both sides close at the same time', async function () {
+          const { server, client, wire } = await connectPair(
+            t,
+            pairOpts({ tap: true })
+          );
+          const a = closed(client);
+          const b = closed(server);
+          client.close(4001, 'client');
+          server.close(4002, 'server');
+          // Each side reports the code and reason it received.
+          assert.deepStrictEqual(await a, { code: 4002, reason: 'server' });
+          assert.deepStrictEqual(await b, { code: 4001, reason: 'client' });
+          await withTimeout(wire.done, 2000, 'the tap to close');
+          assert.deepStrictEqual(closeFrames(wire.up), [
+            { code: 4001, reason: 'client' }
+          ]);
+          assert.deepStrictEqual(closeFrames(wire.down), [
+            { code: 4002, reason: 'server' }
+          ]);
+        });
+
+        it('delivers messages sent before close() and drops sends after it', async function () {
+          const { server, client } = await connectPair(t, pairOpts());
+          const received = [];
+          server.on('message', (data) => received.push(data.toString()));
+          const a = closed(client);
+          const b = closed(server);
+          client.send('first');
+          client.send('second');
+          client.close(1000, 'done');
+          let sendError;
+          client.send('too late', (err) => {
+            sendError = err;
+          });
+          assert.deepStrictEqual(await b, { code: 1000, reason: 'done' });
+          assert.deepStrictEqual(received, ['first', 'second']);
+          assert.deepStrictEqual(await a, { code: 1000, reason: 'done' });
+          assert.ok(sendError instanceof Error);
+          assert.strictEqual(
+            sendError.message,
+            'WebSocket is not open: readyState 2 (CLOSING)'
+          );
+        });
       });
 
       describe('subprotocols', function () {
@@ -509,7 +589,10 @@ describe('interop with npm ws', function () {
             t,
             pairOpts({ protocols: ['chat', 'superchat'] })
           );
-          assert.strictEqual(req.headers['sec-websocket-protocol'], 'chat,superchat');
+          assert.strictEqual(
+            req.headers['sec-websocket-protocol'],
+            'chat,superchat'
+          );
           assert.strictEqual(res.headers['sec-websocket-protocol'], 'chat');
           assert.strictEqual(client.protocol, 'chat');
           assert.strictEqual(server.protocol, 'chat');
@@ -530,7 +613,10 @@ describe('interop with npm ws', function () {
             })
           );
           assert.ok(offered instanceof Set);
-          assert.deepStrictEqual([...offered], ['chat', 'superchat', 'v2.json']);
+          assert.deepStrictEqual(
+            [...offered],
+            ['chat', 'superchat', 'v2.json']
+          );
           assert.strictEqual(client.protocol, 'v2.json');
           assert.strictEqual(server.protocol, 'v2.json');
         });
@@ -579,7 +665,10 @@ describe('interop with npm ws', function () {
       { parts: [far], binary: true },
       // The same message again: with context takeover it may refer to the first copy.
       { parts: [far], binary: true },
-      { parts: ['The quick brown fox jumps over the lazy dog. '.repeat(40)], binary: false },
+      {
+        parts: ['The quick brown fox jumps over the lazy dog. '.repeat(40)],
+        binary: false
+      },
       { parts: [''], binary: false },
       { parts: [Buffer.alloc(2000, 1)], binary: true, compress: false },
       {
@@ -647,7 +736,12 @@ describe('interop with npm ws', function () {
       const got = await echoes;
       MESSAGES.forEach((m, i) => {
         const want = Buffer.concat(m.parts.map((p) => Buffer.from(p)));
-        assertMessage(atServer[i], want, m.binary, `message ${i} at the server`);
+        assertMessage(
+          atServer[i],
+          want,
+          m.binary,
+          `message ${i} at the server`
+        );
         assertMessage(got[i], want, m.binary, `message ${i} echoed`);
       });
       const extensions = {
@@ -670,12 +764,26 @@ describe('interop with npm ws', function () {
       };
     }
 
+    const OK = 'HTTP/1.1 101 Switching Protocols';
+    const REFUSED = 'HTTP/1.1 400 Bad Request';
+    // `expect` spells out ws's negotiation for a few configurations, so the oracle itself
+    // is checked; every configuration is compared with the oracle.
     const configs = [
-      { server: false, client: false },
-      { server: true, client: false },
-      { server: false, client: true },
-      { server: true, client: true },
-      { server: {}, client: {} }
+      {
+        server: false,
+        client: false,
+        expect: { offer: undefined, status: OK }
+      },
+      { server: true, client: false, expect: { offer: undefined, status: OK } },
+      {
+        server: false,
+        client: true,
+        expect: {
+          offer: 'permessage-deflate; client_max_window_bits',
+          response: undefined
+        }
+      },
+      { server: true, client: true, expect: { response: 'permessage-deflate' } }
     ];
     // Context takeover: every combination of the two flags on each side.
     for (let bits = 0; bits < 16; bits++) {
@@ -687,14 +795,30 @@ describe('interop with npm ws', function () {
       };
       configs.push({ server: flags(1, 2), client: flags(4, 8) });
     }
+    configs[configs.length - 1].expect = {
+      offer:
+        'permessage-deflate; server_no_context_takeover; client_no_context_takeover; ' +
+        'client_max_window_bits',
+      response:
+        'permessage-deflate; server_no_context_takeover; client_no_context_takeover'
+    };
     // An explicit `false` refuses the parameter when the other side insists on it.
     configs.push(
-      { server: { serverNoContextTakeover: false }, client: { serverNoContextTakeover: true } },
-      { server: { clientNoContextTakeover: true }, client: { clientNoContextTakeover: false } },
+      {
+        server: { serverNoContextTakeover: false },
+        client: { serverNoContextTakeover: true },
+        expect: { status: REFUSED, error: 'Unexpected server response: 400' }
+      },
+      {
+        server: { clientNoContextTakeover: true },
+        client: { clientNoContextTakeover: false },
+        expect: { status: OK, error: 'Invalid Sec-WebSocket-Extensions header' }
+      },
       { server: { serverNoContextTakeover: false }, client: {} },
       { server: {}, client: { clientNoContextTakeover: false } }
     );
-    // Window bits 8..15, on one side at a time and on both sides against each other.
+    // Window bits 8..15 on one side at a time, then on both sides: accepted while the
+    // server's limits are within the client's offer (b <= 23 - b), refused otherwise.
     for (let b = 8; b <= 15; b++) {
       configs.push(
         { server: { serverMaxWindowBits: b }, client: {} },
@@ -702,19 +826,35 @@ describe('interop with npm ws', function () {
         { server: {}, client: { serverMaxWindowBits: b } },
         { server: {}, client: { clientMaxWindowBits: b } },
         {
-          server: { serverMaxWindowBits: b, clientMaxWindowBits: 23 - b },
-          client: { serverMaxWindowBits: 23 - b, clientMaxWindowBits: b }
+          server: { serverMaxWindowBits: b, clientMaxWindowBits: b },
+          client: { serverMaxWindowBits: 23 - b, clientMaxWindowBits: 23 - b },
+          expect: { status: b <= 23 - b ? OK : REFUSED }
         },
         {
           server: { serverMaxWindowBits: b, clientMaxWindowBits: b },
-          client: { serverMaxWindowBits: b, clientMaxWindowBits: b }
+          client: { serverMaxWindowBits: b, clientMaxWindowBits: b },
+          expect: {
+            response: `permessage-deflate; server_max_window_bits=${b}; client_max_window_bits=${b}`
+          }
         }
       );
     }
     configs.push(
-      { server: { serverMaxWindowBits: false }, client: { serverMaxWindowBits: 10 } },
-      { server: { clientMaxWindowBits: 10 }, client: { clientMaxWindowBits: false } },
-      { server: {}, client: { clientMaxWindowBits: false } }
+      {
+        server: { serverMaxWindowBits: false },
+        client: { serverMaxWindowBits: 10 },
+        expect: { status: REFUSED }
+      },
+      {
+        server: { clientMaxWindowBits: 10 },
+        client: { clientMaxWindowBits: false },
+        expect: { offer: 'permessage-deflate', status: REFUSED }
+      },
+      {
+        server: {},
+        client: { clientMaxWindowBits: false },
+        expect: { offer: 'permessage-deflate', response: 'permessage-deflate' }
+      }
     );
     // Thresholds (ws applies them when the sender has no context takeover).
     for (const threshold of [0, 1, 100, 1024, 5000]) {
@@ -731,9 +871,22 @@ describe('interop with npm ws', function () {
     for (const cfg of configs) {
       it(`server ${JSON.stringify(cfg.server)}, client ${JSON.stringify(cfg.client)}`, async function () {
         const oracle = await run(NPM, NPM, cfg);
+        if (cfg.expect) {
+          for (const key of Object.keys(cfg.expect)) {
+            assert.strictEqual(
+              oracle[key],
+              cfg.expect[key],
+              `ws with itself: ${key}`
+            );
+          }
+        }
         for (const pair of PAIRS) {
           const got = await run(pair.server(), pair.client(), cfg);
-          assert.deepStrictEqual(got, oracle, `${pair.name}: differs from ws with itself`);
+          assert.deepStrictEqual(
+            got,
+            oracle,
+            `${pair.name}: differs from ws with itself`
+          );
         }
       });
     }

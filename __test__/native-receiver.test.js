@@ -69,6 +69,31 @@ describe('NativeReceiver', () => {
     assert.strictEqual(receiver.totalPayloadLength, 0);
   });
 
+  it('parses large messages in one chunk and across chunks', () => {
+    const payload = Buffer.alloc(200 * 1024);
+
+    for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
+
+    const frame = encodeFrame(payload, 2, true, false, null);
+    const whole = new NativeReceiver();
+
+    assert.strictEqual(whole.push(frame), null);
+    assert.ok(whole.next().data[0].equals(payload));
+
+    const split = new NativeReceiver();
+
+    split.push(frame.subarray(0, 1000));
+    split.push(frame.subarray(1000, 70000));
+    assert.strictEqual(split.next(), null);
+    assert.strictEqual(split.state, 4);
+    split.push(frame.subarray(70000));
+
+    const event = split.next();
+
+    assert.strictEqual(event.data.length, 1);
+    assert.ok(event.data[0].equals(payload));
+  });
+
   it('parses close frames and ignores what follows them', () => {
     assert.deepStrictEqual(feed(new NativeReceiver(), '8800 8100'), [
       { kind: 'close', code: 1005, reason: Buffer.alloc(0) }
@@ -206,6 +231,114 @@ describe('NativeReceiver', () => {
       event.error.message,
       'Invalid WebSocket frame: RSV1 must be clear'
     );
+  });
+});
+
+describe('NativeReceiver#drain()', () => {
+  /**
+   * Reads the records `drain()` wrote.
+   *
+   * @param {Float64Array} out The records
+   * @param {Buffer} buf The payloads
+   * @return {Array[]} `[kind, arg, payload]` per record
+   */
+  function records(out, buf) {
+    const list = [];
+
+    for (let i = 0; out[i] !== 0; i += 4) {
+      list.push([
+        out[i],
+        out[i + 1],
+        buf.subarray(out[i + 2], out[i + 2] + out[i + 3])
+      ]);
+    }
+
+    return list;
+  }
+
+  it('returns every ready event in one call', () => {
+    const receiver = new NativeReceiver({ maxPayload: 100 });
+    const out = new Float64Array(64);
+
+    receiver.push(
+      Buffer.from(
+        '02024865 8900 80036c6c6f 8a0161 880403e86869 8100'.replace(/ /g, ''),
+        'hex'
+      )
+    );
+
+    const buf = receiver.drain(out);
+
+    assert.deepStrictEqual(records(out, buf), [
+      [2, 2, Buffer.alloc(0)],
+      [1, 1, Buffer.from('Hello')],
+      [7, 0, Buffer.from('He')],
+      [7, 0, Buffer.from('llo')],
+      [3, 0, Buffer.from('a')],
+      [4, 1000, Buffer.from('hi')]
+    ]);
+    assert.strictEqual(receiver.drain(out), null);
+    assert.strictEqual(out[0], 0);
+  });
+
+  it('keeps events that do not fit for the next call', () => {
+    const input = Buffer.from('810161810162010163800164', 'hex');
+
+    /**
+     * Drains `input` with room for `size` numbers per call.
+     *
+     * @param {Number} size The length of the records array
+     * @return {String[]} `kind:payload` per record
+     */
+    function drainAll(size) {
+      const receiver = new NativeReceiver();
+      const out = new Float64Array(size);
+      const seen = [];
+      let buf;
+
+      receiver.push(input);
+
+      while ((buf = receiver.drain(out)) !== null) {
+        for (const [kind, , data] of records(out, buf)) {
+          seen.push(`${kind}:${data}`);
+        }
+      }
+
+      return seen;
+    }
+
+    assert.deepStrictEqual(drainAll(16), ['1:a', '1:b', '1:cd', '7:c', '7:d']);
+    //
+    // With room for one record, fragment boundaries are left out.
+    //
+    assert.deepStrictEqual(drainAll(8), ['1:a', '1:b', '1:cd']);
+  });
+
+  it('stops at an inflate record and at an error record', () => {
+    const receiver = new NativeReceiver({ perMessageDeflate: true });
+    const out = new Float64Array(64);
+
+    receiver.push(Buffer.from('8900 c101aa 8300'.replace(/ /g, ''), 'hex'));
+
+    assert.deepStrictEqual(records(out, receiver.drain(out)), [
+      [2, 0, Buffer.alloc(0)],
+      [5, 1, Buffer.from([0xaa])]
+    ]);
+    assert.strictEqual(receiver.drain(out), null);
+
+    receiver.pushInflated(Buffer.from('x'), true);
+    assert.deepStrictEqual(records(out, receiver.drain(out)), [
+      [1, 0, Buffer.from('x')],
+      [6, 0, Buffer.alloc(0)]
+    ]);
+    assert.deepStrictEqual(receiver.takeError(), {
+      code: 'WS_ERR_INVALID_OPCODE',
+      status: 1002,
+      message: 'Invalid WebSocket frame: invalid opcode 3',
+      rangeError: true
+    });
+    assert.strictEqual(receiver.takeError(), null);
+    assert.strictEqual(receiver.drain(out), null);
   });
 });
 

@@ -77,7 +77,7 @@ function receive(bytes, options, count) {
 describe('Sender (ws-rs)', () => {
   describe('.frame', () => {
     it('masks a read-only buffer into a single new frame', () => {
-      for (const length of [0, 5, 125, 126, 65535, 65536]) {
+      for (const length of [0, 5, 125, 126, 65535, 65536, 200 * 1024]) {
         const data = crypto.randomBytes(length);
         const copy = Buffer.from(data);
         const key = Buffer.from([1, 2, 3, 4]);

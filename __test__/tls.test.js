@@ -28,7 +28,9 @@ describe('wss:// over TLS', function () {
   before(function () {
     this.timeout(20000);
     if (!haveOpenssl()) {
-      console.warn('    tls.test.js: skipped, the openssl CLI is not available');
+      console.warn(
+        '    tls.test.js: skipped, the openssl CLI is not available'
+      );
       this.skip();
     }
     pki = generate();
@@ -103,49 +105,69 @@ describe('wss:// over TLS', function () {
   ];
 
   for (const [serverName, clientName] of combos) {
-    const label = (name) => (name === 'ws-rs' ? underTestName : 'npm ws');
+    for (const extras of [false, true]) {
+      const label = (name) => (name === 'ws-rs' ? underTestName : 'npm ws');
+      const title =
+        `echoes over wss:// (${label(serverName)} server, ${label(clientName)} client` +
+        (extras ? ', permessage-deflate and a subprotocol)' : ')');
 
-    it(`echoes over wss:// (${label(serverName)} server, ${label(clientName)} client)`, async function () {
-      const pick = (name) => (name === 'ws-rs' ? RS : NPM);
-      const { wss, url } = await wssServer(pick(serverName), {
-        perMessageDeflate: true
+      it(title, async function () {
+        const pick = (name) => (name === 'ws-rs' ? RS : NPM);
+        const { wss, url } = await wssServer(pick(serverName), {
+          perMessageDeflate: extras
+        });
+        const connection = once(wss, 'connection');
+        const client = t.client(
+          pick(clientName),
+          url,
+          extras ? ['tls-echo'] : [],
+          {
+            ca: pki.ca,
+            perMessageDeflate: extras
+          }
+        );
+        assert.strictEqual(client.url, `${url}/`);
+        await opened(client);
+        const [server, req] = await connection;
+        assert.strictEqual(req.socket.encrypted, true);
+        assert.strictEqual(client.protocol, extras ? 'tls-echo' : '');
+        assert.strictEqual(
+          client.extensions,
+          extras ? 'permessage-deflate' : ''
+        );
+        assert.strictEqual(server.extensions, client.extensions);
+        server.on('message', (data, isBinary) =>
+          server.send(data, { binary: isBinary })
+        );
+
+        const big = crypto.randomBytes(1024 * 1024);
+        const text = 'über TLS '.repeat(5000);
+        const echoes = collect(client, 3);
+        client.send(text);
+        client.send(big);
+        client.send(Buffer.alloc(0));
+        const got = await echoes;
+        assert.strictEqual(got[0].isBinary, false);
+        assert.strictEqual(got[0].data.toString(), text);
+        assert.ok(got[1].isBinary && got[1].data.equals(big));
+        assert.strictEqual(got[2].data.length, 0);
+
+        const pong = once(client, 'pong');
+        client.ping('over tls');
+        assert.strictEqual((await pong)[0].toString(), 'over tls');
+
+        const atServer = once(server, 'close');
+        const atClient = once(client, 'close');
+        client.close(4000, 'tls bye');
+        const [[code, reason], [clientCode]] = await Promise.all([
+          atServer,
+          atClient
+        ]);
+        assert.strictEqual(code, 4000);
+        assert.strictEqual(reason.toString(), 'tls bye');
+        assert.strictEqual(clientCode, 4000);
       });
-      const connection = once(wss, 'connection');
-      const client = t.client(pick(clientName), url, ['tls-echo'], {
-        ca: pki.ca,
-        perMessageDeflate: true
-      });
-      assert.strictEqual(client.url, `${url}/`);
-      await opened(client);
-      const [server, req] = await connection;
-      assert.strictEqual(req.socket.encrypted, true);
-      assert.strictEqual(client.protocol, 'tls-echo');
-      assert.strictEqual(client.extensions, 'permessage-deflate');
-      server.on('message', (data, isBinary) => server.send(data, { binary: isBinary }));
-
-      const big = crypto.randomBytes(1024 * 1024);
-      const text = 'über TLS '.repeat(5000);
-      const echoes = collect(client, 3);
-      client.send(text);
-      client.send(big);
-      client.send(Buffer.alloc(0));
-      const got = await echoes;
-      assert.strictEqual(got[0].isBinary, false);
-      assert.strictEqual(got[0].data.toString(), text);
-      assert.ok(got[1].isBinary && got[1].data.equals(big));
-      assert.strictEqual(got[2].data.length, 0);
-
-      const pong = once(client, 'pong');
-      client.ping('over tls');
-      assert.strictEqual((await pong)[0].toString(), 'over tls');
-
-      const atServer = once(server, 'close');
-      const atClient = once(client, 'close');
-      client.close(4000, 'tls bye');
-      const [[code, reason]] = await Promise.all([atServer, atClient]);
-      assert.strictEqual(code, 4000);
-      assert.strictEqual(reason.toString(), 'tls bye');
-    });
+    }
   }
 
   describe(`${underTestName} client certificate checks`, function () {
@@ -162,9 +184,10 @@ describe('wss:// over TLS', function () {
         (e) => e
       );
       assert.ok(
-        ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN'].includes(
-          err.code
-        ),
+        [
+          'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+          'SELF_SIGNED_CERT_IN_CHAIN'
+        ].includes(err.code),
         `unexpected error ${err.code}: ${err.message}`
       );
       const [code] = await closed;

@@ -8,8 +8,8 @@
 // own `buffer.isUtf8` (simdutf), ws's JS fallback loops, and a memcpy baseline
 // (`Buffer#copy`) that bounds what any masking can reach.
 //
-// Each case runs batches for a fixed time and reports the median batch, so the whole
-// run stays under a minute. Usage: node bench/mask-utf8.bench.js [budget ms per case]
+// The implementations of a case run in alternating batches for a fixed time and each
+// reports its median batch, so the whole run stays under a minute. Usage: node bench/mask-utf8.bench.js [budget ms per case]
 //
 
 const os = require('os');
@@ -80,16 +80,13 @@ function formatRate(rate) {
 }
 
 /**
- * Runs `fn` in timed batches for about `BUDGET_MS` and returns the median rate.
+ * Finds how many calls of `fn` take about 5 ms (after warming it up).
  *
  * @param {Function} fn The operation
- * @return {Number} Operations per second
+ * @return {Number} The batch size
  * @private
  */
-function measure(fn) {
-  //
-  // Warm up (and let the JIT settle), then size a batch to about 10 ms.
-  //
+function calibrate(fn) {
   let iterations = 1;
 
   for (;;) {
@@ -99,23 +96,51 @@ function measure(fn) {
 
     const ns = Number(process.hrtime.bigint() - start);
 
-    if (ns >= 10e6 || iterations >= 1 << 24) break;
-    iterations *= ns < 1e6 ? 8 : 2;
+    if (ns >= 5e6 || iterations >= 1 << 24) return iterations;
+    iterations *= ns < 5e5 ? 8 : 2;
   }
+}
 
-  const rates = [];
-  const deadline = Date.now() + BUDGET_MS;
+/**
+ * Runs one timed batch of `fn`.
+ *
+ * @param {Function} fn The operation
+ * @param {Number} iterations The batch size
+ * @return {Number} Operations per second
+ * @private
+ */
+function batch(fn, iterations) {
+  const start = process.hrtime.bigint();
+
+  for (let i = 0; i < iterations; i++) fn();
+
+  return iterations / (Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+/**
+ * Measures competing implementations of one operation. Batches of each run in
+ * turn (A B C A B C ...) for about `BUDGET_MS` per implementation, so that load
+ * from other processes hits all of them alike; each gets its median batch rate.
+ *
+ * @param {Function[]} fns The implementations
+ * @return {Number[]} Operations per second, in the same order
+ * @private
+ */
+function measure(fns) {
+  const sizes = fns.map(calibrate);
+  const rates = fns.map(() => []);
+  const deadline = Date.now() + BUDGET_MS * fns.length;
 
   do {
-    const start = process.hrtime.bigint();
+    for (let i = 0; i < fns.length; i++) {
+      rates[i].push(batch(fns[i], sizes[i]));
+    }
+  } while (Date.now() < deadline || rates[0].length < 3);
 
-    for (let i = 0; i < iterations; i++) fn();
-
-    rates.push(iterations / (Number(process.hrtime.bigint() - start) / 1e9));
-  } while (Date.now() < deadline || rates.length < 3);
-
-  rates.sort((a, b) => a - b);
-  return rates[rates.length >> 1];
+  return rates.map((list) => {
+    list.sort((a, b) => a - b);
+    return list[list.length >> 1];
+  });
 }
 
 /**
@@ -155,13 +180,15 @@ function runCase(title, setup) {
 
   for (const size of SIZES) {
     const cases = Object.entries(setup(size));
-    let reference;
+    const rates = measure(cases.map(([, fn]) => fn));
 
-    for (const [name, fn] of cases) {
-      const rate = measure(fn);
-
-      if (reference === undefined) reference = rate;
-      rows.push({ size, name, rate, reference });
+    for (let i = 0; i < cases.length; i++) {
+      rows.push({
+        size,
+        name: cases[i][0],
+        rate: rates[i],
+        reference: rates[0]
+      });
     }
   }
 

@@ -4,11 +4,16 @@ const EventEmitter = require('events');
 const http = require('http');
 
 const extension = require('./extension');
-const native = require('./native');
 const PerMessageDeflate = require('./permessage-deflate');
 const subprotocol = require('./subprotocol');
 const WebSocket = require('./websocket');
 const { CLOSE_TIMEOUT, kWebSocket } = require('./constants');
+
+//
+// `Sec-WebSocket-Accept` (RFC 6455 section 4.2.2) and the key check (16 bytes
+// of base64, section 4.1) are computed by the native core.
+//
+const { acceptKey, isValidKey } = require('./native');
 
 //
 // The life cycle of a server, in ws's numbers: `_state` is read by users and
@@ -94,9 +99,9 @@ class WebSocketServer extends EventEmitter {
     );
 
     const hasPort = opts.port !== null && opts.port !== undefined;
-    const modes = (hasPort ? 1 : 0) + (opts.server ? 1 : 0);
+    const modes = [hasPort, opts.server, opts.noServer].filter(Boolean);
 
-    if (modes + (opts.noServer ? 1 : 0) !== 1) {
+    if (modes.length !== 1) {
       throw new TypeError(OPTIONS_ERROR);
     }
 
@@ -453,41 +458,6 @@ class WebSocketServer extends EventEmitter {
 }
 
 module.exports = WebSocketServer;
-
-/**
- * Computes the `Sec-WebSocket-Accept` value for a key (RFC 6455 section 4.2.2)
- * in the native core.
- *
- * @param {String} key The value of the `Sec-WebSocket-Key` header
- * @return {String} The base64 SHA-1 of the key and the WebSocket GUID
- * @private
- */
-function acceptKey(key) {
-  if (typeof native.acceptKey !== 'function') {
-    // TEMPORARY until the native acceptKey lands (D2 removes this).
-    return require('crypto')
-      .createHash('sha1')
-      .update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
-      .digest('base64');
-  }
-  return native.acceptKey(key);
-}
-
-/**
- * Checks a `Sec-WebSocket-Key` value: 16 random bytes in base64 (RFC 6455
- * section 4.1), as ws's key regex does.
- *
- * @param {String} key The value of the `Sec-WebSocket-Key` header
- * @return {Boolean} `true` if the key is valid, else `false`
- * @private
- */
-function isValidKey(key) {
-  if (typeof native.isValidKey !== 'function') {
-    // TEMPORARY until the native isValidKey lands (D2 removes this).
-    return /^[+/0-9A-Za-z]{22}==$/.test(key);
-  }
-  return native.isValidKey(key);
-}
 
 /**
  * The request listener of the internal HTTP server: plain HTTP requests get

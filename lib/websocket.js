@@ -153,6 +153,40 @@ class WebSocket extends EventEmitter {
     return this._paused;
   }
 
+  //
+  // Placeholders that fix the position of the event handler attributes among
+  // the prototype's keys, as in ws; they are replaced by the accessors
+  // defined below the class.
+  //
+
+  /**
+   * @type {Function}
+   */
+  get onclose() {
+    return null;
+  }
+
+  /**
+   * @type {Function}
+   */
+  get onerror() {
+    return null;
+  }
+
+  /**
+   * @type {Function}
+   */
+  get onopen() {
+    return null;
+  }
+
+  /**
+   * @type {Function}
+   */
+  get onmessage() {
+    return null;
+  }
+
   /**
    * @type {String}
    */

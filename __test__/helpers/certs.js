@@ -36,7 +36,10 @@ function haveOpenssl() {
  * @private
  */
 function openssl(dir, args) {
-  execFileSync(OPENSSL, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(OPENSSL, args, {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe']
+  });
 }
 
 /**
@@ -136,7 +139,10 @@ function generate() {
     'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n'
   );
   const read = (file) => fs.readFileSync(path.join(dir, file));
-  const pair = (name) => ({ key: read(`${name}.key`), cert: read(`${name}.crt`) });
+  const pair = (name) => ({
+    key: read(`${name}.key`),
+    cert: read(`${name}.crt`)
+  });
   return {
     dir,
     ca: read('ca.crt'),

@@ -105,7 +105,11 @@ class Tracker {
    * @return {Promise<WebSocketServer>} The listening server
    */
   async server(WebSocket, options = {}) {
-    const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, ...options });
+    const wss = new WebSocket.Server({
+      host: '127.0.0.1',
+      port: 0,
+      ...options
+    });
     this.track(wss);
     await once(wss, 'listening');
     return wss;
@@ -237,7 +241,12 @@ function parseWire(chunks) {
   const buf = Buffer.concat(chunks);
   const end = buf.indexOf('\r\n\r\n');
   if (end === -1) {
-    return { head: buf.toString('latin1'), headers: {}, frames: [], truncated: false };
+    return {
+      head: buf.toString('latin1'),
+      headers: {},
+      frames: [],
+      truncated: false
+    };
   }
   const head = buf.toString('latin1', 0, end);
   const headers = {};
@@ -286,7 +295,8 @@ function parseWire(chunks) {
       break;
     }
     const payload = Buffer.from(buf.subarray(pos, pos + length));
-    if (mask) for (let i = 0; i < payload.length; i++) payload[i] ^= mask[i & 3];
+    if (mask)
+      for (let i = 0; i < payload.length; i++) payload[i] ^= mask[i & 3];
     frames.push({
       fin: (b0 & 0x80) !== 0,
       rsv1: (b0 & 0x40) !== 0,

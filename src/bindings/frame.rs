@@ -20,7 +20,7 @@ fn key(mask_key: Option<BufferSlice>) -> Result<Option<[u8; 4]>> {
 }
 
 /// A new Node `Buffer` of `len` bytes whose contents the caller overwrites entirely.
-fn alloc_buffer(env: &Env, len: usize) -> Result<BufferSlice<'_>> {
+pub(crate) fn alloc_buffer(env: &Env, len: usize) -> Result<BufferSlice<'_>> {
     let mut value = std::ptr::null_mut();
     let mut data = std::ptr::null_mut();
     // SAFETY: `env` is the environment of the current call; both out-pointers are valid.

@@ -128,8 +128,14 @@ unsafe fn throw_type_error(env: sys::napi_env, message: &CStr) -> sys::napi_valu
 /// # Safety
 /// `key` describes live memory.
 unsafe fn read_key(key: RawBytes) -> [u8; 4] {
-    // SAFETY: only the first `min(len, 4)` bytes are read; the slice dies here.
-    let bytes = unsafe { std::slice::from_raw_parts(key.data, key.len.min(4)) };
+    if key.len >= 4 {
+        // One 4-byte load: assembling the key byte by byte on the stack and reading it back
+        // as a word stalls on store forwarding.
+        // SAFETY: at least 4 readable bytes.
+        return unsafe { ptr::read_unaligned(key.data.cast::<[u8; 4]>()) };
+    }
+    // SAFETY: only the first `len` (< 4) bytes are read; the slice dies here.
+    let bytes = unsafe { std::slice::from_raw_parts(key.data, key.len) };
     std::array::from_fn(|i| bytes.get(i).copied().unwrap_or(0))
 }
 
@@ -179,8 +185,6 @@ unsafe extern "C" fn mask_callback(
             return ptr::null_mut();
         };
         let n = last - first;
-        // `first` is the key position of the first byte masked.
-        let key: [u8; 4] = std::array::from_fn(|j| key[(first + j) % 4]);
         // offset + first >= 0 and offset + last <= output.len by construction.
         let at = (offset + first as i64) as usize;
         let src = source.data.add(first);
@@ -189,16 +193,18 @@ unsafe extern "C" fn mask_callback(
             (RawBytes { data: src, len: n }.span(), RawBytes { data: dst, len: n }.span());
         if src == dst {
             // In place (`mask(buf, key, buf, 0, n)`): one mutable view.
-            masking::unmask(std::slice::from_raw_parts_mut(dst, n), key);
+            masking::unmask_from(std::slice::from_raw_parts_mut(dst, n), key, first);
         } else if src_span.start < dst_span.end && dst_span.start < src_span.end {
             // Partial overlap: snapshot the source, then write.
             let copy = std::slice::from_raw_parts(src, n).to_vec();
-            masking::mask_into(&copy, key, std::slice::from_raw_parts_mut(dst, n));
+            masking::mask_into_from(&copy, key, first, std::slice::from_raw_parts_mut(dst, n));
         } else {
             // Disjoint ranges: the shared and the mutable view never alias.
-            masking::mask_into(
+            // `first` is the key position of the first byte masked.
+            masking::mask_into_from(
                 std::slice::from_raw_parts(src, n),
                 key,
+                first,
                 std::slice::from_raw_parts_mut(dst, n),
             );
         }

@@ -1,1 +1,1352 @@
-//! Stub: being written.
+//! permessage-deflate (RFC 7692): the per-connection compressor and decompressor, and the
+//! negotiation of the extension's parameters. Sans-IO: no sockets, no napi; zlib is flate2 on
+//! the pure-Rust zlib-rs backend (the only pure-Rust backend that honours window bits).
+//!
+//! The mechanics mirror ws's `lib/permessage-deflate.js`: every fragment is compressed with
+//! `Z_SYNC_FLUSH`, the `00 00 ff ff` tail of the empty stored block that the flush produces is
+//! removed from the last fragment of a message (RFC 7692 §7.2.1) and appended again before the
+//! last fragment is inflated (§7.2.2); with `*_no_context_takeover` the LZ77 window is dropped
+//! after each message (§7.1.1).
+
+use std::fmt;
+
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::error::ProtocolError;
+
+/// The tail that `Z_SYNC_FLUSH` appends (an empty stored block), RFC 7692 §7.2.1.
+pub const TRAILER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
+/// zlib's `Z_DEFAULT_COMPRESSION` (level 6), as Node's default.
+pub const DEFAULT_LEVEL: i32 = -1;
+
+/// zlib's default `memLevel`.
+pub const DEFAULT_MEM_LEVEL: u8 = 8;
+
+/// zlib's `Z_DEFAULT_STRATEGY`.
+pub const DEFAULT_STRATEGY: i32 = 0;
+
+/// The largest window (32 KiB), zlib's and RFC 7692's default.
+pub const MAX_WINDOW_BITS: u8 = 15;
+
+/// The smallest window RFC 7692 §7.1.2 allows to negotiate (256 bytes).
+pub const MIN_WINDOW_BITS: u8 = 8;
+
+/// The smallest window zlib (and zlib-rs) can use for a raw deflate stream.
+const MIN_RAW_WINDOW_BITS: u8 = 9;
+
+/// Output grows by at least this much at a time while inflating.
+const MIN_INFLATE_CHUNK: usize = 1024;
+
+/// ... and by at most this much, so a bomb never makes us reserve far beyond the limit.
+const MAX_INFLATE_CHUNK: usize = 4 * 1024 * 1024;
+
+/// Options of a [`Deflater`] (Node's `zlibDeflateOptions` plus the negotiated parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeflateConfig {
+    /// The base-2 logarithm of the window the peer accepts (`*_max_window_bits`), 8 to 15.
+    pub window_bits: u8,
+    /// The compression level, 0 to 9, or -1 for zlib's default (6).
+    pub level: i32,
+    /// zlib's `memLevel` (1 to 9). Not applied yet: see [`Deflater`].
+    pub mem_level: u8,
+    /// zlib's `strategy`. Not applied yet: see [`Deflater`].
+    pub strategy: i32,
+    /// Drop the window after each message (`*_no_context_takeover` for our direction).
+    pub no_context_takeover: bool,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        Self {
+            window_bits: MAX_WINDOW_BITS,
+            level: DEFAULT_LEVEL,
+            mem_level: DEFAULT_MEM_LEVEL,
+            strategy: DEFAULT_STRATEGY,
+            no_context_takeover: false,
+        }
+    }
+}
+
+/// A failure of the compressor. zlib only fails on a stream in an inconsistent state, which
+/// the parameters checked by [`Deflater::new`] rule out; the variant exists so that such a
+/// bug surfaces as an error rather than as a corrupt frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeflateError {
+    message: String,
+}
+
+impl DeflateError {
+    /// The code of the error, as Node's zlib names it.
+    pub fn code(&self) -> &'static str {
+        "Z_STREAM_ERROR"
+    }
+
+    /// zlib's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for DeflateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DeflateError {}
+
+/// The compressor of one direction of a connection.
+///
+/// Gap: flate2 exposes neither `memLevel` nor `strategy` (RESEARCH.md §3f), so those two
+/// options are kept in the config but zlib's defaults (8, `Z_DEFAULT_STRATEGY`) are used. The
+/// output is a valid stream either way; only its size and the memory used differ. Applying
+/// them needs the `zlib-rs` crate (`DeflateConfig { mem_level, strategy, .. }`) as a direct
+/// dependency.
+pub struct Deflater {
+    stream: Compress,
+    no_context_takeover: bool,
+}
+
+impl fmt::Debug for Deflater {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deflater").field("no_context_takeover", &self.no_context_takeover).finish()
+    }
+}
+
+impl Deflater {
+    /// Creates a compressor. Out-of-range values are clamped to what zlib accepts.
+    pub fn new(config: DeflateConfig) -> Self {
+        // zlib >= 1.2.9 and zlib-rs refuse a 256-byte window for a raw stream (madler/zlib#171),
+        // and flate2 panics outside 9..=15, so windowBits 8 deflates with 9, as Node does
+        // (nodejs/node#16511). That is still valid for a peer that asked for 8: zlib never
+        // emits a distance above MAX_DIST = window size - MIN_LOOKAHEAD (262), which is 250
+        // bytes for a 512-byte window (zlib-rs `State::max_dist`, checked by every deflate
+        // algorithm), so every back-reference fits the peer's 256-byte window. The test
+        // `window_bits_8_output_fits_a_256_byte_window` checks the distances.
+        let window_bits = config.window_bits.clamp(MIN_RAW_WINDOW_BITS, MAX_WINDOW_BITS);
+        let level = if config.level < 0 { 6 } else { config.level.min(9) as u32 };
+        Self {
+            stream: Compress::new_with_window_bits(Compression::new(level), false, window_bits),
+            no_context_takeover: config.no_context_takeover,
+        }
+    }
+
+    /// Compresses one fragment of a message with `Z_SYNC_FLUSH`. With `fin` (the last
+    /// fragment) the `00 00 ff ff` tail is removed (RFC 7692 §7.2.1) and, without context
+    /// takeover, the window is dropped afterwards.
+    pub fn compress(&mut self, data: &[u8], fin: bool) -> Result<Vec<u8>, DeflateError> {
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        let mut consumed = 0usize;
+
+        loop {
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(1024));
+            }
+            let input = data.get(consumed..).unwrap_or_default();
+            let (before_in, before_out) = (self.stream.total_in(), self.stream.total_out());
+            let result = self.stream.compress_vec(input, &mut out, FlushCompress::Sync);
+            if let Err(err) = result {
+                self.stream.reset();
+                return Err(DeflateError {
+                    message: err.message().unwrap_or("stream error").to_owned(),
+                });
+            }
+            let read = (self.stream.total_in() - before_in) as usize;
+            let written = self.stream.total_out() - before_out;
+            consumed += read;
+            // zlib's contract: a flush is complete when deflate returns with output space
+            // left. The progress check guards against a stream that can make none.
+            if (consumed >= data.len() && out.len() < out.capacity()) || (read == 0 && written == 0)
+            {
+                break;
+            }
+        }
+
+        if fin {
+            if out.ends_with(&TRAILER) {
+                out.truncate(out.len() - TRAILER.len());
+            }
+            // A second sync flush without new input produces nothing (zlib answers Z_BUF_ERROR).
+            // An empty final fragment would make the receiver's appended tail the start of a
+            // stored block, so send one empty stored block without its tail instead:
+            // `00` (RFC 7692 §7.2.3.6).
+            if out.is_empty() {
+                out.push(0x00);
+            }
+            if self.no_context_takeover {
+                self.stream.reset();
+            }
+        }
+        Ok(trim(out))
+    }
+
+    /// Drops the window and any pending state: the next fragment starts a fresh stream.
+    pub fn reset(&mut self) {
+        self.stream.reset();
+    }
+}
+
+/// Gives back the unused capacity of a large over-allocation: the buffer is handed to JS as
+/// is and lives as long as the message does.
+fn trim(mut out: Vec<u8>) -> Vec<u8> {
+    if out.capacity() - out.len() > 4096.max(out.len() / 4) {
+        out.shrink_to_fit();
+    }
+    out
+}
+
+/// Options of an [`Inflater`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InflateConfig {
+    /// The base-2 logarithm of the peer's window (`*_max_window_bits`), 8 to 15.
+    pub window_bits: u8,
+    /// Drop the window after each message (`*_no_context_takeover` for the peer's direction).
+    pub no_context_takeover: bool,
+    /// The largest inflated message in bytes, 0 for unlimited (ws's `maxPayload`).
+    pub max_payload: u64,
+}
+
+impl Default for InflateConfig {
+    fn default() -> Self {
+        Self { window_bits: MAX_WINDOW_BITS, no_context_takeover: false, max_payload: 0 }
+    }
+}
+
+/// A failure of the decompressor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InflateError {
+    /// The inflated message is larger than `max_payload` (ws's 1009 error).
+    MaxPayloadExceeded,
+    /// The input is not a valid deflate stream; zlib's message, as Node's zlib reports it
+    /// (e.g. `invalid stored block lengths`).
+    Data(String),
+}
+
+impl InflateError {
+    /// ws's `err.code` or Node zlib's: `WS_ERR_UNSUPPORTED_MESSAGE_LENGTH` or `Z_DATA_ERROR`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MaxPayloadExceeded => ProtocolError::MaxPayloadExceeded.code(),
+            Self::Data(_) => "Z_DATA_ERROR",
+        }
+    }
+
+    /// Node zlib's `err.errno` (`Z_DATA_ERROR` is -3); `None` for the ws error.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Self::MaxPayloadExceeded => None,
+            Self::Data(_) => Some(-3),
+        }
+    }
+
+    /// The close status ws sends for the error: 1009, or 1007 for corrupt data
+    /// (ws `inflateOnError`).
+    pub fn close_status(&self) -> u16 {
+        match self {
+            Self::MaxPayloadExceeded => ProtocolError::MaxPayloadExceeded.close_status(),
+            Self::Data(_) => 1007,
+        }
+    }
+
+    /// The full message (`Max payload size exceeded` or zlib's).
+    pub fn message(&self) -> String {
+        match self {
+            Self::MaxPayloadExceeded => ProtocolError::MaxPayloadExceeded.message(),
+            Self::Data(message) => message.clone(),
+        }
+    }
+}
+
+impl fmt::Display for InflateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for InflateError {}
+
+/// The decompressor of the peer's direction of a connection.
+pub struct Inflater {
+    stream: Decompress,
+    window_bits: u8,
+    no_context_takeover: bool,
+    max_payload: u64,
+    /// Inflated bytes of the current message so far.
+    message_length: u64,
+}
+
+impl fmt::Debug for Inflater {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inflater")
+            .field("window_bits", &self.window_bits)
+            .field("no_context_takeover", &self.no_context_takeover)
+            .field("max_payload", &self.max_payload)
+            .field("message_length", &self.message_length)
+            .finish()
+    }
+}
+
+/// What happened to one input slice.
+enum Inflated {
+    /// All input consumed, all output produced.
+    Done,
+    /// The peer ended the deflate stream (a block with BFINAL set).
+    StreamEnd,
+}
+
+impl Inflater {
+    /// Creates a decompressor whose window is at least as large as the peer's.
+    pub fn new(config: InflateConfig) -> Self {
+        // flate2 panics outside 9..=15; a 512-byte window decodes everything a peer limited
+        // to 256 bytes may send.
+        let window_bits = config.window_bits.clamp(MIN_RAW_WINDOW_BITS, MAX_WINDOW_BITS);
+        Self {
+            stream: Decompress::new_with_window_bits(false, window_bits),
+            window_bits,
+            no_context_takeover: config.no_context_takeover,
+            max_payload: config.max_payload,
+            message_length: 0,
+        }
+    }
+
+    /// Inflates one fragment of a message; with `fin` the `00 00 ff ff` tail is appended
+    /// first (RFC 7692 §7.2.2). `max_payload` is enforced while inflating, across the
+    /// message's fragments, so a bomb stops one byte past the limit and is never allocated.
+    /// After an error the decompressor starts afresh (ws drops its zlib stream).
+    pub fn decompress(&mut self, data: &[u8], fin: bool) -> Result<Vec<u8>, InflateError> {
+        let mut out = Vec::new();
+        // Most messages inflate to a few times their compressed size: start there.
+        let hint = data.len().saturating_mul(4);
+        let result = match self.inflate_into(data, hint, &mut out) {
+            Ok(Inflated::Done) if fin => self.inflate_into(&TRAILER, hint, &mut out),
+            other => other,
+        };
+        match result {
+            Err(err) => {
+                self.reset();
+                Err(err)
+            }
+            Ok(Inflated::StreamEnd) => {
+                // The peer closed the deflate stream: as ws, which then creates a new zlib
+                // stream, start a fresh one for what follows; the rest of the input is
+                // ignored, as Node's zlib does after the end of the stream.
+                self.stream.reset(false);
+                if fin {
+                    self.message_length = 0;
+                }
+                Ok(trim(out))
+            }
+            Ok(Inflated::Done) => {
+                if fin {
+                    self.message_length = 0;
+                    if self.no_context_takeover {
+                        self.stream.reset(false);
+                    }
+                }
+                Ok(trim(out))
+            }
+        }
+    }
+
+    /// Drops the window, any pending state and the current message's length.
+    pub fn reset(&mut self) {
+        self.stream.reset(false);
+        self.message_length = 0;
+    }
+
+    /// Inflates `input` with `Z_SYNC_FLUSH`, appending to `out`.
+    fn inflate_into(
+        &mut self,
+        input: &[u8],
+        hint: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Inflated, InflateError> {
+        let mut consumed = 0usize;
+        loop {
+            // Room left before the limit, plus one byte to detect that it is crossed.
+            let room = if self.max_payload == 0 {
+                usize::MAX
+            } else {
+                let left = self.max_payload.saturating_sub(self.message_length);
+                usize::try_from(left).unwrap_or(usize::MAX).saturating_add(1)
+            };
+            if out.capacity() - out.len() < MIN_INFLATE_CHUNK {
+                out.reserve(out.len().max(hint).clamp(MIN_INFLATE_CHUNK, MAX_INFLATE_CHUNK));
+            }
+            let start = out.len();
+            let spare = out.spare_capacity_mut();
+            // Never more output space than the limit allows, so a bomb is never written out.
+            let chunk = spare.len().min(room);
+            let spare = spare.get_mut(..chunk).unwrap_or_default();
+
+            let rest = input.get(consumed..).unwrap_or_default();
+            let (before_in, before_out) = (self.stream.total_in(), self.stream.total_out());
+            // Uninitialised output: zeroing it first costs a good part of the inflate itself.
+            let status = self.stream.decompress_uninit(rest, spare, FlushDecompress::Sync);
+            let read = (self.stream.total_in() - before_in) as usize;
+            let written = ((self.stream.total_out() - before_out) as usize).min(chunk);
+            // SAFETY: zlib initialised the first `written` bytes of the spare capacity (its
+            // `total_out` counts exactly the bytes it wrote, at most `chunk`), so the first
+            // `start + written` bytes are initialised and within the capacity.
+            unsafe { out.set_len(start + written) };
+            consumed += read;
+
+            let status = status.map_err(|err| {
+                InflateError::Data(err.message().unwrap_or("data error").to_owned())
+            })?;
+
+            self.message_length += written as u64;
+            if self.max_payload > 0 && self.message_length > self.max_payload {
+                return Err(InflateError::MaxPayloadExceeded);
+            }
+            if status == Status::StreamEnd {
+                return Ok(Inflated::StreamEnd);
+            }
+            // Done when the input is used up and zlib left output space unused (it had
+            // nothing more to write); also stop when no progress is possible.
+            if (consumed >= input.len() && written < chunk) || (read == 0 && written == 0) {
+                return Ok(Inflated::Done);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Negotiation (RFC 7692 §7.1), as ws's PerMessageDeflate offer()/accept(): for the Rust
+// transport; the Node-socket transport negotiates in lib/permessage-deflate.js.
+// ---------------------------------------------------------------------------------------
+
+/// The parameters of RFC 7692 §7.1, in the order they were set (ws formats a JS object, whose
+/// keys keep insertion order).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PerMessageDeflateParams {
+    /// `server_no_context_takeover`.
+    pub server_no_context_takeover: bool,
+    /// `client_no_context_takeover`.
+    pub client_no_context_takeover: bool,
+    /// `server_max_window_bits=N`.
+    pub server_max_window_bits: Option<u8>,
+    /// `client_max_window_bits[=N]`.
+    pub client_max_window_bits: Option<ClientMaxWindowBits>,
+    order: Vec<ParamKey>,
+}
+
+/// The value of `client_max_window_bits`: bare in a client's offer ("I support it"), else N.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientMaxWindowBits {
+    /// The parameter without a value (RFC 7692 §7.1.2.2).
+    Bare,
+    /// `client_max_window_bits=N`.
+    Bits(u8),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ParamKey {
+    ServerNoContextTakeover,
+    ClientNoContextTakeover,
+    ServerMaxWindowBits,
+    ClientMaxWindowBits,
+}
+
+impl ParamKey {
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "server_no_context_takeover" => Some(Self::ServerNoContextTakeover),
+            "client_no_context_takeover" => Some(Self::ClientNoContextTakeover),
+            "server_max_window_bits" => Some(Self::ServerMaxWindowBits),
+            "client_max_window_bits" => Some(Self::ClientMaxWindowBits),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::ServerNoContextTakeover => "server_no_context_takeover",
+            Self::ClientNoContextTakeover => "client_no_context_takeover",
+            Self::ServerMaxWindowBits => "server_max_window_bits",
+            Self::ClientMaxWindowBits => "client_max_window_bits",
+        }
+    }
+}
+
+impl PerMessageDeflateParams {
+    /// Sets `server_no_context_takeover`.
+    pub fn set_server_no_context_takeover(&mut self) {
+        self.server_no_context_takeover = true;
+        self.touch(ParamKey::ServerNoContextTakeover);
+    }
+
+    /// Sets `client_no_context_takeover`.
+    pub fn set_client_no_context_takeover(&mut self) {
+        self.client_no_context_takeover = true;
+        self.touch(ParamKey::ClientNoContextTakeover);
+    }
+
+    /// Sets `server_max_window_bits`.
+    pub fn set_server_max_window_bits(&mut self, bits: u8) {
+        self.server_max_window_bits = Some(bits);
+        self.touch(ParamKey::ServerMaxWindowBits);
+    }
+
+    /// Sets or removes `client_max_window_bits`.
+    pub fn set_client_max_window_bits(&mut self, value: Option<ClientMaxWindowBits>) {
+        self.client_max_window_bits = value;
+        if value.is_some() {
+            self.touch(ParamKey::ClientMaxWindowBits);
+        } else {
+            self.order.retain(|&key| key != ParamKey::ClientMaxWindowBits);
+        }
+    }
+
+    fn touch(&mut self, key: ParamKey) {
+        if !self.order.contains(&key) {
+            self.order.push(key);
+        }
+    }
+
+    /// The parameters as an extension element, ready for [`super::extension::format`].
+    pub fn to_extension(&self) -> super::extension::Extension {
+        let params = self
+            .order
+            .iter()
+            .map(|&key| {
+                let value = match key {
+                    ParamKey::ServerMaxWindowBits => {
+                        self.server_max_window_bits.map(|bits| bits.to_string())
+                    }
+                    ParamKey::ClientMaxWindowBits => match self.client_max_window_bits {
+                        Some(ClientMaxWindowBits::Bits(bits)) => Some(bits.to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                super::extension::ExtensionParam { key: key.name().to_owned(), value }
+            })
+            .collect();
+        super::extension::Extension { name: EXTENSION_NAME.to_owned(), params }
+    }
+}
+
+/// The extension's registered name.
+pub const EXTENSION_NAME: &str = "permessage-deflate";
+
+/// A `*MaxWindowBits` option of ws's `PerMessageDeflate`: absent, `true`, `false` or a number.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WindowBitsOption {
+    /// Not given (`undefined`).
+    #[default]
+    Unset,
+    /// `true`: advertise/accept support.
+    Enabled,
+    /// `false`: refuse the parameter.
+    Disabled,
+    /// A window size, 8 to 15.
+    Bits(u8),
+}
+
+/// A `*NoContextTakeover` option: absent, `true` or `false` (ws tells `false` from absent).
+pub type FlagOption = Option<bool>;
+
+/// ws's `PerMessageDeflate` negotiation options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NegotiationOptions {
+    /// `serverNoContextTakeover`.
+    pub server_no_context_takeover: FlagOption,
+    /// `clientNoContextTakeover`.
+    pub client_no_context_takeover: FlagOption,
+    /// `serverMaxWindowBits`.
+    pub server_max_window_bits: WindowBitsOption,
+    /// `clientMaxWindowBits`.
+    pub client_max_window_bits: WindowBitsOption,
+}
+
+/// A failed negotiation, with ws's message. `type_error` tells ws's `TypeError`s from its
+/// plain `Error`s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NegotiationError {
+    /// ws's message, e.g. `Unknown parameter "foo"`.
+    pub message: String,
+    /// True where ws throws a `TypeError`.
+    pub type_error: bool,
+}
+
+impl NegotiationError {
+    fn error(message: String) -> Self {
+        Self { message, type_error: false }
+    }
+
+    fn type_error(key: &str, value: Option<&str>) -> Self {
+        let value = value.unwrap_or("true");
+        Self {
+            message: format!("Invalid value for parameter \"{key}\": {value}"),
+            type_error: true,
+        }
+    }
+}
+
+impl fmt::Display for NegotiationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NegotiationError {}
+
+impl NegotiationOptions {
+    /// The client's offer, as ws's `offer()`.
+    pub fn offer(&self) -> PerMessageDeflateParams {
+        let mut params = PerMessageDeflateParams::default();
+        if self.server_no_context_takeover == Some(true) {
+            params.set_server_no_context_takeover();
+        }
+        if self.client_no_context_takeover == Some(true) {
+            params.set_client_no_context_takeover();
+        }
+        if let WindowBitsOption::Bits(bits) = self.server_max_window_bits {
+            params.set_server_max_window_bits(bits);
+        }
+        match self.client_max_window_bits {
+            WindowBitsOption::Bits(bits) => {
+                params.set_client_max_window_bits(Some(ClientMaxWindowBits::Bits(bits)));
+            }
+            WindowBitsOption::Enabled | WindowBitsOption::Unset => {
+                params.set_client_max_window_bits(Some(ClientMaxWindowBits::Bare));
+            }
+            WindowBitsOption::Disabled => {}
+        }
+        params
+    }
+
+    /// Picks the first acceptable offer and completes it, as ws's `acceptAsServer()`.
+    /// `offers` are the `permessage-deflate` elements of the client's header.
+    pub fn accept_as_server(
+        &self,
+        offers: &[super::extension::Extension],
+    ) -> Result<PerMessageDeflateParams, NegotiationError> {
+        let offers = normalize_params(offers, true)?;
+        let accepted = offers.into_iter().find(|params| {
+            let refuses_server_no_context_takeover =
+                self.server_no_context_takeover == Some(false) && params.server_no_context_takeover;
+            let refuses_server_window = params.server_max_window_bits.is_some_and(|offered| {
+                match self.server_max_window_bits {
+                    WindowBitsOption::Disabled => true,
+                    WindowBitsOption::Bits(bits) => bits > offered,
+                    _ => false,
+                }
+            });
+            let needs_client_window =
+                matches!(self.client_max_window_bits, WindowBitsOption::Bits(_))
+                    && params.client_max_window_bits.is_none();
+            !(refuses_server_no_context_takeover || refuses_server_window || needs_client_window)
+        });
+        let Some(mut accepted) = accepted else {
+            return Err(NegotiationError::error(
+                "None of the extension offers can be accepted".to_owned(),
+            ));
+        };
+
+        if self.server_no_context_takeover == Some(true) {
+            accepted.set_server_no_context_takeover();
+        }
+        if self.client_no_context_takeover == Some(true) {
+            accepted.set_client_no_context_takeover();
+        }
+        if let WindowBitsOption::Bits(bits) = self.server_max_window_bits {
+            accepted.set_server_max_window_bits(bits);
+        }
+        if let WindowBitsOption::Bits(bits) = self.client_max_window_bits {
+            accepted.set_client_max_window_bits(Some(ClientMaxWindowBits::Bits(bits)));
+        } else if accepted.client_max_window_bits == Some(ClientMaxWindowBits::Bare)
+            || self.client_max_window_bits == WindowBitsOption::Disabled
+        {
+            accepted.set_client_max_window_bits(None);
+        }
+        Ok(accepted)
+    }
+
+    /// Checks the server's response, as ws's `acceptAsClient()`. `response` holds the
+    /// `permessage-deflate` elements of the server's header; ws reads the first.
+    pub fn accept_as_client(
+        &self,
+        response: &[super::extension::Extension],
+    ) -> Result<PerMessageDeflateParams, NegotiationError> {
+        let Some(mut params) = normalize_params(response, false)?.into_iter().next() else {
+            return Err(NegotiationError::error(
+                "None of the extension offers can be accepted".to_owned(),
+            ));
+        };
+
+        if self.client_no_context_takeover == Some(false) && params.client_no_context_takeover {
+            return Err(NegotiationError::error(
+                "Unexpected parameter \"client_no_context_takeover\"".to_owned(),
+            ));
+        }
+
+        match params.client_max_window_bits {
+            None => {
+                if let WindowBitsOption::Bits(bits) = self.client_max_window_bits {
+                    params.set_client_max_window_bits(Some(ClientMaxWindowBits::Bits(bits)));
+                }
+            }
+            Some(ClientMaxWindowBits::Bits(got)) => {
+                let refused = match self.client_max_window_bits {
+                    WindowBitsOption::Disabled => true,
+                    WindowBitsOption::Bits(bits) => got > bits,
+                    _ => false,
+                };
+                if refused {
+                    return Err(NegotiationError::error(
+                        "Unexpected or invalid parameter \"client_max_window_bits\"".to_owned(),
+                    ));
+                }
+            }
+            // normalize_params refuses a bare value from a server.
+            Some(ClientMaxWindowBits::Bare) => {}
+        }
+        Ok(params)
+    }
+}
+
+/// Validates and converts the parameters of each element, as ws's `normalizeParams()`:
+/// one value per parameter, window bits 8 to 15, flags without a value, no unknown name.
+/// The bare `client_max_window_bits` is allowed only in an offer (`is_server`).
+pub fn normalize_params(
+    elements: &[super::extension::Extension],
+    is_server: bool,
+) -> Result<Vec<PerMessageDeflateParams>, NegotiationError> {
+    elements.iter().map(|element| normalize_one(element, is_server)).collect()
+}
+
+fn normalize_one(
+    element: &super::extension::Extension,
+    is_server: bool,
+) -> Result<PerMessageDeflateParams, NegotiationError> {
+    let mut params = PerMessageDeflateParams::default();
+    // ws walks the keys of an object, each once, in order of first appearance, and checks
+    // for repeated values first.
+    for (index, param) in element.params.iter().enumerate() {
+        let key = param.key.as_str();
+        if element.params.get(..index).unwrap_or_default().iter().any(|p| p.key == key) {
+            continue;
+        }
+        if element.params.iter().skip(index + 1).any(|p| p.key == key) {
+            return Err(NegotiationError::error(format!(
+                "Parameter \"{key}\" must have only a single value"
+            )));
+        }
+        let value = param.value.as_deref();
+        match ParamKey::from_name(key) {
+            Some(ParamKey::ClientMaxWindowBits) => match value {
+                Some(text) => {
+                    let bits = window_bits(text)
+                        .ok_or_else(|| NegotiationError::type_error(key, value))?;
+                    params.set_client_max_window_bits(Some(ClientMaxWindowBits::Bits(bits)));
+                }
+                None if is_server => {
+                    params.set_client_max_window_bits(Some(ClientMaxWindowBits::Bare));
+                }
+                None => return Err(NegotiationError::type_error(key, value)),
+            },
+            Some(ParamKey::ServerMaxWindowBits) => {
+                let bits = value
+                    .and_then(window_bits)
+                    .ok_or_else(|| NegotiationError::type_error(key, value))?;
+                params.set_server_max_window_bits(bits);
+            }
+            Some(ParamKey::ClientNoContextTakeover) => {
+                if value.is_some() {
+                    return Err(NegotiationError::type_error(key, value));
+                }
+                params.set_client_no_context_takeover();
+            }
+            Some(ParamKey::ServerNoContextTakeover) => {
+                if value.is_some() {
+                    return Err(NegotiationError::type_error(key, value));
+                }
+                params.set_server_no_context_takeover();
+            }
+            None => return Err(NegotiationError::error(format!("Unknown parameter \"{key}\""))),
+        }
+    }
+    Ok(params)
+}
+
+/// A window-bits value as ws reads it: JS `+value` must be an integer from 8 to 15. Covers
+/// what JS's `Number()` accepts of a token: decimal with sign, fraction and exponent
+/// (`10`, `+10`, `010`, `10.0`, `1e1`), and `0x`/`0o`/`0b` integers.
+fn window_bits(text: &str) -> Option<u8> {
+    let radix = match text.get(..2) {
+        Some("0x" | "0X") => Some(16),
+        Some("0o" | "0O") => Some(8),
+        Some("0b" | "0B") => Some(2),
+        _ => None,
+    };
+    let number = match radix {
+        Some(radix) => {
+            let digits = text.get(2..)?;
+            if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+                return None;
+            }
+            u64::from_str_radix(digits, radix).ok()? as f64
+        }
+        None => {
+            // Rust also accepts "inf"/"NaN", which are not integers either way.
+            if !text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
+                return None;
+            }
+            text.parse::<f64>().ok()?
+        }
+    };
+    if number.fract() == 0.0 && (8.0..=15.0).contains(&number) {
+        Some(number as u8)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::extension::{parse, Extension};
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A deterministic, moderately compressible byte stream.
+    fn sample(len: usize, seed: u32) -> Vec<u8> {
+        let words: [&[u8]; 6] = [b"alpha ", b"beta ", b"gamma ", b"delta ", b"\x00\xff", b"z"];
+        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        let mut out = Vec::with_capacity(len + 8);
+        while out.len() < len {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            if state.is_multiple_of(3) {
+                out.push((state >> 8) as u8);
+            } else {
+                out.extend_from_slice(words[(state as usize >> 4) % words.len()]);
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    fn deflater(window_bits: u8, no_context_takeover: bool) -> Deflater {
+        Deflater::new(DeflateConfig {
+            window_bits,
+            no_context_takeover,
+            ..DeflateConfig::default()
+        })
+    }
+
+    fn inflater(window_bits: u8, no_context_takeover: bool, max_payload: u64) -> Inflater {
+        Inflater::new(InflateConfig { window_bits, no_context_takeover, max_payload })
+    }
+
+    #[test]
+    fn compresses_hello_as_rfc_7692_section_7_2_3_1() {
+        let mut d = deflater(15, false);
+        assert_eq!(hex(&d.compress(b"Hello", true).unwrap()), "f248cdc9c90700");
+    }
+
+    #[test]
+    fn inflates_the_rfc_7692_examples() {
+        // §7.2.3.1 (one compressed block, whole and split in two fragments), §7.2.3.3 (stored
+        // block) and §7.2.3.5 (two deflate blocks in one message).
+        let cases: [&[&[u8]]; 4] = [
+            &[&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]],
+            &[&[0xf2, 0x48, 0xcd], &[0xc9, 0xc9, 0x07, 0x00]],
+            &[&[0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00]],
+            &[&[0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00]],
+        ];
+        for fragments in cases {
+            let mut i = inflater(15, false, 0);
+            let mut out = Vec::new();
+            for (index, fragment) in fragments.iter().enumerate() {
+                out.extend(i.decompress(fragment, index + 1 == fragments.len()).unwrap());
+            }
+            assert_eq!(out, b"Hello");
+        }
+    }
+
+    #[test]
+    fn shares_the_window_across_messages_with_context_takeover() {
+        // RFC 7692 §7.2.3.2: the second "Hello" is a back-reference into the first message.
+        let mut d = deflater(15, false);
+        assert_eq!(hex(&d.compress(b"Hello", true).unwrap()), "f248cdc9c90700");
+        assert_eq!(hex(&d.compress(b"Hello", true).unwrap()), "f200110000");
+
+        let mut i = inflater(15, false, 0);
+        assert_eq!(
+            i.decompress(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], true).unwrap(),
+            b"Hello"
+        );
+        assert_eq!(i.decompress(&[0xf2, 0x00, 0x11, 0x00, 0x00], true).unwrap(), b"Hello");
+    }
+
+    #[test]
+    fn restarts_the_window_after_each_message_without_context_takeover() {
+        let mut d = deflater(15, true);
+        let first = d.compress(b"Hello", true).unwrap();
+        let second = d.compress(b"Hello", true).unwrap();
+        assert_eq!(hex(&first), "f248cdc9c90700");
+        assert_eq!(first, second);
+
+        // A fresh inflater decodes any message on its own.
+        let mut i = inflater(15, true, 0);
+        assert_eq!(i.decompress(&first, true).unwrap(), b"Hello");
+        assert_eq!(i.decompress(&second, true).unwrap(), b"Hello");
+    }
+
+    #[test]
+    fn an_inflater_without_context_takeover_rejects_back_references_into_the_last_message() {
+        let mut d = deflater(15, false);
+        let first = d.compress(b"Hello", true).unwrap();
+        let second = d.compress(b"Hello", true).unwrap();
+        let mut i = inflater(15, true, 0);
+        assert_eq!(i.decompress(&first, true).unwrap(), b"Hello");
+        let err = i.decompress(&second, true).unwrap_err();
+        assert_eq!(err, InflateError::Data("invalid distance too far back".to_owned()));
+    }
+
+    #[test]
+    fn round_trips_with_every_window_size() {
+        for bits in MIN_WINDOW_BITS..=MAX_WINDOW_BITS {
+            for no_context_takeover in [false, true] {
+                let mut d = deflater(bits, no_context_takeover);
+                let mut i = inflater(bits, no_context_takeover, 0);
+                for message in 0..4 {
+                    let data = sample(70_000, u32::from(bits) * 10 + message);
+                    let compressed = d.compress(&data, true).unwrap();
+                    assert!(compressed.len() < data.len());
+                    assert_eq!(i.decompress(&compressed, true).unwrap(), data, "bits {bits}");
+                }
+            }
+        }
+    }
+
+    /// Decodes a raw deflate stream just far enough to list its match distances.
+    fn match_distances(data: &[u8]) -> Vec<usize> {
+        struct Bits<'a> {
+            data: &'a [u8],
+            pos: usize,
+        }
+        impl Bits<'_> {
+            fn bit(&mut self) -> usize {
+                let b = (self.data[self.pos / 8] >> (self.pos % 8)) & 1;
+                self.pos += 1;
+                usize::from(b)
+            }
+            fn bits(&mut self, n: usize) -> usize {
+                (0..n).fold(0, |acc, i| acc | (self.bit() << i))
+            }
+            fn code(&mut self, lengths: &[usize]) -> usize {
+                // Canonical Huffman decoding, one bit at a time.
+                let (mut code, mut first, mut index) = (0usize, 0usize, 0usize);
+                for len in 1..16 {
+                    code |= self.bit();
+                    let count = lengths.iter().filter(|&&l| l == len).count();
+                    if code < first + count {
+                        let mut symbols: Vec<usize> =
+                            (0..lengths.len()).filter(|&s| lengths[s] == len).collect();
+                        symbols.sort_unstable();
+                        return symbols[code - first];
+                    }
+                    index += count;
+                    first = (first + count) << 1;
+                    code <<= 1;
+                }
+                panic!("bad code after {index} symbols");
+            }
+        }
+        const LEN_BASE: [usize; 29] = [
+            3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99,
+            115, 131, 163, 195, 227, 258,
+        ];
+        const LEN_EXTRA: [usize; 29] =
+            [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
+        const DIST_BASE: [usize; 30] = [
+            1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025,
+            1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+        ];
+        const DIST_EXTRA: [usize; 30] = [
+            0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12,
+            12, 13, 13,
+        ];
+        let mut r = Bits { data, pos: 0 };
+        let mut distances = Vec::new();
+        while r.pos + 10 < data.len() * 8 {
+            let _final = r.bit();
+            let kind = r.bits(2);
+            let (lit, dist) = match kind {
+                0 => {
+                    r.pos = r.pos.div_ceil(8) * 8;
+                    let len = r.bits(16);
+                    r.bits(16);
+                    r.pos += len * 8;
+                    continue;
+                }
+                1 => {
+                    let mut lit = vec![8; 144];
+                    lit.extend([9; 112]);
+                    lit.extend([7; 24]);
+                    lit.extend([8; 8]);
+                    (lit, vec![5; 30])
+                }
+                2 => {
+                    let (hlit, hdist, hclen) = (r.bits(5) + 257, r.bits(5) + 1, r.bits(4) + 4);
+                    const ORDER: [usize; 19] =
+                        [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+                    let mut cl = [0usize; 19];
+                    for &o in ORDER.iter().take(hclen) {
+                        cl[o] = r.bits(3);
+                    }
+                    let mut lengths = Vec::new();
+                    while lengths.len() < hlit + hdist {
+                        match r.code(&cl) {
+                            s @ 0..=15 => lengths.push(s),
+                            16 => {
+                                let prev = *lengths.last().unwrap();
+                                let n = 3 + r.bits(2);
+                                lengths.extend(std::iter::repeat_n(prev, n));
+                            }
+                            17 => {
+                                let n = 3 + r.bits(3);
+                                lengths.extend(std::iter::repeat_n(0, n));
+                            }
+                            _ => {
+                                let n = 11 + r.bits(7);
+                                lengths.extend(std::iter::repeat_n(0, n));
+                            }
+                        }
+                    }
+                    let dist = lengths.split_off(hlit);
+                    (lengths, dist)
+                }
+                _ => panic!("reserved block type"),
+            };
+            loop {
+                let sym = r.code(&lit);
+                if sym < 256 {
+                    continue;
+                }
+                if sym == 256 {
+                    break;
+                }
+                r.bits(LEN_EXTRA[sym - 257]);
+                let _ = LEN_BASE[sym - 257];
+                let d = r.code(&dist);
+                distances.push(DIST_BASE[d] + r.bits(DIST_EXTRA[d]));
+            }
+        }
+        distances
+    }
+
+    #[test]
+    fn the_distance_decoder_sees_long_distances_with_a_large_window() {
+        let data = sample(20_000, 7);
+        let mut d = deflater(15, false);
+        let out = d.compress(&data, true).unwrap();
+        assert!(match_distances(&out).iter().any(|&dist| dist > 256));
+    }
+
+    #[test]
+    fn window_bits_8_output_fits_a_256_byte_window() {
+        // See Deflater::new: deflating with a 512-byte window never references more than
+        // 250 bytes back, so a peer that asked for 256 bytes can inflate it.
+        for level in [1, 2, 4, 6, 9] {
+            let mut d =
+                Deflater::new(DeflateConfig { window_bits: 8, level, ..DeflateConfig::default() });
+            for message in 0..3 {
+                let data = sample(30_000, level as u32 * 100 + message);
+                let out = d.compress(&data, message == 2).unwrap();
+                let distances = match_distances(&out);
+                assert!(!distances.is_empty());
+                assert!(distances.iter().all(|&dist| dist <= 256), "level {level}");
+            }
+        }
+    }
+
+    #[test]
+    fn round_trips_fragmented_messages() {
+        let data = sample(200_000, 3);
+        let mut d = deflater(12, false);
+        let mut i = inflater(12, false, 0);
+        for _ in 0..3 {
+            let pieces: Vec<&[u8]> = data.chunks(33_333).collect();
+            let mut frames = Vec::new();
+            for (index, piece) in pieces.iter().enumerate() {
+                frames.push(d.compress(piece, index + 1 == pieces.len()).unwrap());
+            }
+            let mut out = Vec::new();
+            for (index, frame) in frames.iter().enumerate() {
+                out.extend(i.decompress(frame, index + 1 == frames.len()).unwrap());
+            }
+            assert_eq!(out, data);
+        }
+    }
+
+    #[test]
+    fn an_empty_final_fragment_after_a_flushed_one_is_still_a_valid_stream() {
+        let mut d = deflater(15, false);
+        let mut i = inflater(15, false, 0);
+        for _ in 0..2 {
+            let a = d.compress(b"Hello", false).unwrap();
+            let b = d.compress(b"", true).unwrap();
+            assert!(!b.is_empty());
+            let mut out = i.decompress(&a, false).unwrap();
+            out.extend(i.decompress(&b, true).unwrap());
+            assert_eq!(out, b"Hello");
+        }
+    }
+
+    #[test]
+    fn compresses_an_empty_message_to_a_single_zero_byte() {
+        // RFC 7692 §7.2.3.6.
+        let mut d = deflater(15, true);
+        assert_eq!(d.compress(b"", true).unwrap(), [0x00]);
+        let mut i = inflater(15, false, 0);
+        assert_eq!(i.decompress(&[0x00], true).unwrap(), b"");
+    }
+
+    #[test]
+    fn stops_a_decompression_bomb_at_the_limit() {
+        // 64 MiB of zeros compress to about 64 KiB; the limit is 1 MiB.
+        let mut d = deflater(15, false);
+        let zeros = vec![0u8; 64 << 20];
+        let bomb = d.compress(&zeros, true).unwrap();
+        assert!(bomb.len() < 128 << 10);
+
+        let mut i = inflater(15, false, 1 << 20);
+        assert_eq!(i.decompress(&bomb, true), Err(InflateError::MaxPayloadExceeded));
+        // The same inflater works again afterwards.
+        let mut d = deflater(15, false);
+        assert_eq!(i.decompress(&d.compress(b"Hello", true).unwrap(), true).unwrap(), b"Hello");
+    }
+
+    #[test]
+    fn counts_the_limit_across_the_fragments_of_a_message() {
+        let mut d = deflater(15, false);
+        let a = d.compress(&[b'a'; 600], false).unwrap();
+        let b = d.compress(&[b'b'; 600], true).unwrap();
+        let mut i = inflater(15, false, 1000);
+        assert_eq!(i.decompress(&a, false).unwrap().len(), 600);
+        assert_eq!(i.decompress(&b, true), Err(InflateError::MaxPayloadExceeded));
+
+        // The count restarts with each message, and the limit itself is allowed.
+        let mut d = deflater(15, false);
+        let mut i = inflater(15, false, 1000);
+        for _ in 0..3 {
+            let exact = d.compress(&[b'c'; 1000], true).unwrap();
+            assert_eq!(i.decompress(&exact, true).unwrap().len(), 1000);
+        }
+    }
+
+    #[test]
+    fn reports_corrupt_data_as_node_zlib_does() {
+        let mut i = inflater(15, false, 0);
+        // A stored block whose NLEN is not the complement of LEN.
+        let err = i.decompress(&[0x00, 0x05, 0x00, 0x00, 0x00], true).unwrap_err();
+        assert_eq!(err, InflateError::Data("invalid stored block lengths".to_owned()));
+        assert_eq!(err.code(), "Z_DATA_ERROR");
+        assert_eq!(err.errno(), Some(-3));
+        assert_eq!(err.close_status(), 1007);
+
+        let err = i.decompress(&[0xff], true).unwrap_err();
+        assert_eq!(err.message(), "invalid block type");
+        assert_eq!(InflateError::MaxPayloadExceeded.code(), "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH");
+        assert_eq!(InflateError::MaxPayloadExceeded.message(), "Max payload size exceeded");
+        assert_eq!(InflateError::MaxPayloadExceeded.close_status(), 1009);
+    }
+
+    #[test]
+    fn starts_a_new_stream_after_the_peer_ends_one() {
+        // "Hello" in a final block (BFINAL set), then a new message.
+        let mut i = inflater(15, false, 0);
+        assert_eq!(
+            i.decompress(&[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], true).unwrap(),
+            b"Hello"
+        );
+        assert_eq!(
+            i.decompress(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], true).unwrap(),
+            b"Hello"
+        );
+    }
+
+    #[test]
+    fn random_input_never_panics_the_inflater() {
+        let mut i = inflater(9, false, 1 << 16);
+        for seed in 0..3000 {
+            let data = sample(1 + seed as usize % 200, seed);
+            let _ = i.decompress(&data, seed % 3 == 0);
+        }
+    }
+
+    fn offer(header: &str) -> Vec<Extension> {
+        parse(header).unwrap()
+    }
+
+    #[test]
+    fn offers_the_bare_client_max_window_bits_by_default() {
+        let options = NegotiationOptions::default();
+        let ext = options.offer().to_extension();
+        assert_eq!(
+            crate::protocol::extension::format(&[ext]),
+            "permessage-deflate; client_max_window_bits"
+        );
+
+        let options = NegotiationOptions {
+            server_no_context_takeover: Some(true),
+            client_no_context_takeover: Some(true),
+            server_max_window_bits: WindowBitsOption::Bits(10),
+            client_max_window_bits: WindowBitsOption::Disabled,
+        };
+        assert_eq!(
+            crate::protocol::extension::format(&[options.offer().to_extension()]),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
+             server_max_window_bits=10"
+        );
+    }
+
+    #[test]
+    fn accepts_the_first_acceptable_offer_as_a_server() {
+        let options = NegotiationOptions {
+            server_max_window_bits: WindowBitsOption::Bits(12),
+            client_max_window_bits: WindowBitsOption::Bits(11),
+            ..NegotiationOptions::default()
+        };
+        let offers = offer(
+            "permessage-deflate; server_max_window_bits=10, \
+             permessage-deflate; client_max_window_bits; server_max_window_bits=13",
+        );
+        let accepted = options.accept_as_server(&offers).unwrap();
+        assert_eq!(accepted.server_max_window_bits, Some(12));
+        assert_eq!(accepted.client_max_window_bits, Some(ClientMaxWindowBits::Bits(11)));
+        assert_eq!(
+            crate::protocol::extension::format(&[accepted.to_extension()]),
+            "permessage-deflate; client_max_window_bits=11; server_max_window_bits=12"
+        );
+
+        // The bare parameter is dropped from the response when no size is requested.
+        let accepted = NegotiationOptions::default()
+            .accept_as_server(&offer("permessage-deflate; client_max_window_bits"))
+            .unwrap();
+        assert_eq!(accepted.client_max_window_bits, None);
+        assert_eq!(
+            crate::protocol::extension::format(&[accepted.to_extension()]),
+            "permessage-deflate"
+        );
+    }
+
+    #[test]
+    fn refuses_offers_as_ws_does() {
+        let refuse = |options: NegotiationOptions, header: &str| {
+            options.accept_as_server(&offer(header)).unwrap_err().message
+        };
+        let none = "None of the extension offers can be accepted";
+        let options =
+            NegotiationOptions { server_no_context_takeover: Some(false), ..Default::default() };
+        assert_eq!(refuse(options, "permessage-deflate; server_no_context_takeover"), none);
+        let options = NegotiationOptions {
+            server_max_window_bits: WindowBitsOption::Disabled,
+            ..Default::default()
+        };
+        assert_eq!(refuse(options, "permessage-deflate; server_max_window_bits=10"), none);
+        let options = NegotiationOptions {
+            client_max_window_bits: WindowBitsOption::Bits(10),
+            ..Default::default()
+        };
+        assert_eq!(refuse(options, "permessage-deflate"), none);
+
+        let err = NegotiationOptions::default()
+            .accept_as_server(&offer("permessage-deflate; foo"))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            NegotiationError { message: "Unknown parameter \"foo\"".to_owned(), type_error: false }
+        );
+        let err = NegotiationOptions::default()
+            .accept_as_server(&offer(
+                "permessage-deflate; server_max_window_bits=7; server_max_window_bits=9",
+            ))
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "Parameter \"server_max_window_bits\" must have only a single value"
+        );
+        for (header, message) in [
+            (
+                "permessage-deflate; server_max_window_bits",
+                "Invalid value for parameter \"server_max_window_bits\": true",
+            ),
+            (
+                "permessage-deflate; server_max_window_bits=16",
+                "Invalid value for parameter \"server_max_window_bits\": 16",
+            ),
+            (
+                "permessage-deflate; client_max_window_bits=7",
+                "Invalid value for parameter \"client_max_window_bits\": 7",
+            ),
+            (
+                "permessage-deflate; client_no_context_takeover=10",
+                "Invalid value for parameter \"client_no_context_takeover\": 10",
+            ),
+            (
+                "permessage-deflate; server_no_context_takeover=\"1\"",
+                "Invalid value for parameter \"server_no_context_takeover\": 1",
+            ),
+        ] {
+            let err = NegotiationOptions::default().accept_as_server(&offer(header)).unwrap_err();
+            assert_eq!((err.message.as_str(), err.type_error), (message, true), "{header}");
+        }
+    }
+
+    #[test]
+    fn reads_window_bits_as_javascript_numbers() {
+        for (text, bits) in [
+            ("10", Some(10)),
+            ("010", Some(10)),
+            ("+9", Some(9)),
+            ("1e1", Some(10)),
+            ("15.0", Some(15)),
+            ("0xa", Some(10)),
+            ("0b1000", Some(8)),
+            ("10.5", None),
+            ("16", None),
+            ("0x", None),
+            ("abc", None),
+            ("inf", None),
+        ] {
+            assert_eq!(window_bits(text), bits, "{text}");
+        }
+    }
+
+    #[test]
+    fn checks_the_response_as_a_client() {
+        let options = NegotiationOptions {
+            client_max_window_bits: WindowBitsOption::Bits(10),
+            ..Default::default()
+        };
+        let params = options.accept_as_client(&offer("permessage-deflate")).unwrap();
+        assert_eq!(params.client_max_window_bits, Some(ClientMaxWindowBits::Bits(10)));
+        let err = options
+            .accept_as_client(&offer("permessage-deflate; client_max_window_bits=11"))
+            .unwrap_err();
+        assert_eq!(err.message, "Unexpected or invalid parameter \"client_max_window_bits\"");
+
+        let options =
+            NegotiationOptions { client_no_context_takeover: Some(false), ..Default::default() };
+        let err = options
+            .accept_as_client(&offer("permessage-deflate; client_no_context_takeover"))
+            .unwrap_err();
+        assert_eq!(err.message, "Unexpected parameter \"client_no_context_takeover\"");
+
+        let err = NegotiationOptions::default()
+            .accept_as_client(&offer("permessage-deflate; client_max_window_bits"))
+            .unwrap_err();
+        assert_eq!(err.message, "Invalid value for parameter \"client_max_window_bits\": true");
+        assert!(err.type_error);
+    }
+}

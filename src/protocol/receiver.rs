@@ -418,10 +418,11 @@ impl Receiver {
     }
 
     /// ws's `dataMessage()`: a non-final fragment waits for the next frame; a final one
-    /// completes the message and resets the message state.
+    /// completes the message and resets the message state. On an error the state stays
+    /// where it was, as in ws.
     fn data_message(&mut self) -> Result<Step, ProtocolError> {
-        self.state = State::GetInfo;
         if !self.fin {
+            self.state = State::GetInfo;
             return Ok(Step::Continue);
         }
 
@@ -440,12 +441,13 @@ impl Receiver {
                 return Err(ProtocolError::InvalidUtf8);
             }
         }
+        self.state = State::GetInfo;
         Ok(Step::Emit(Event::Message { binary, data }))
     }
 
     /// ws's `controlMessage()`.
+    /// On an error the state stays `GetData`, as in ws.
     fn control_message(&mut self, data: Bytes) -> Result<Step, ProtocolError> {
-        self.state = State::GetInfo;
         match self.opcode {
             OPCODE_CLOSE => {
                 let event = match *data.as_ref() {
@@ -470,10 +472,17 @@ impl Receiver {
                 self.closed = true;
                 self.buffers.clear();
                 self.buffered_bytes = 0;
+                self.state = State::GetInfo;
                 Ok(Step::Emit(event))
             }
-            OPCODE_PING => Ok(Step::Emit(Event::Ping(data))),
-            _ => Ok(Step::Emit(Event::Pong(data))),
+            OPCODE_PING => {
+                self.state = State::GetInfo;
+                Ok(Step::Emit(Event::Ping(data)))
+            }
+            _ => {
+                self.state = State::GetInfo;
+                Ok(Step::Emit(Event::Pong(data)))
+            }
         }
     }
 
@@ -980,6 +989,24 @@ mod tests {
     }
 
     #[test]
+    fn the_state_stays_where_ws_leaves_it_after_an_error() {
+        for (input, state) in [
+            ("8300", 0),
+            ("827e ffff", 1),
+            ("8803 03e8ff", 4),
+            ("0101ce 8000", 4),
+            ("820161 000162", 0),
+        ] {
+            let config = ReceiverConfig { max_payload: 100, max_fragments: 1, ..client() };
+            let mut receiver = Receiver::new(config);
+            receiver.push(&hex(input)).unwrap();
+            let errors: Vec<_> = (&mut receiver).filter(Result::is_err).collect();
+            assert_eq!(errors.len(), 1, "{input}");
+            assert_eq!(receiver.state(), state, "{input}");
+        }
+    }
+
+    #[test]
     fn the_receiver_is_dead_after_an_error() {
         let mut receiver = Receiver::new(client());
         receiver.push(&hex("83008100")).unwrap();
@@ -1082,6 +1109,35 @@ mod tests {
         assert_eq!(receiver.next(), Some(Ok(text(""))));
     }
 
+    #[test]
+    fn random_bytes_never_panic_in_any_role() {
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        for _ in 0..2000 {
+            let config = ReceiverConfig {
+                is_server: rng.below(2) == 0,
+                per_message_deflate: rng.below(2) == 0,
+                max_payload: rng.below(3) as u64 * 100,
+                max_fragments: rng.below(3) as u64,
+                max_buffered_chunks: rng.below(3) * 4,
+                skip_utf8_validation: rng.below(2) == 0,
+            };
+            let mut receiver = Receiver::new(config);
+            let n = rng.below(300);
+            let input = rng.bytes(n);
+            for chunk in input.chunks(1 + rng.below(16)) {
+                if receiver.push(chunk).is_err() {
+                    break;
+                }
+                while let Some(outcome) = receiver.next() {
+                    if let Ok(Event::Inflate { data, fin }) = outcome {
+                        receiver.push_inflated(data, fin);
+                    }
+                }
+            }
+            assert!(receiver.state() <= 5);
+        }
+    }
+
     // parse(encode(x)) == x across random chunk boundaries.
 
     /// xorshift64*: small, seeded, good enough to pick sizes and split points.
@@ -1141,6 +1197,7 @@ mod tests {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for round in 0..200 {
             let is_server = rng.below(2) == 0;
+            let per_message_deflate = rng.below(2) == 0;
             let mut wire = Vec::new();
             let mut expected = Vec::new();
             for _ in 0..1 + rng.below(8) {
@@ -1153,13 +1210,17 @@ mod tests {
                             if binary { rng.bytes(len) } else { rng.text(len).into_bytes() };
                         let parts = fragment(&mut rng, &payload);
                         let last = parts.len() - 1;
+                        // With permessage-deflate, RSV1 on the first frame; the harness
+                        // below "inflates" with the identity.
+                        let compressed = per_message_deflate && rng.below(2) == 0;
                         for (i, part) in parts.iter().enumerate() {
                             let opcode = match (i, binary) {
                                 (0, true) => OPCODE_BINARY,
                                 (0, false) => OPCODE_TEXT,
                                 _ => OPCODE_CONTINUATION,
                             };
-                            wire.extend(encode_frame(part, opcode, i == last, false, key));
+                            let rsv1 = compressed && i == 0;
+                            wire.extend(encode_frame(part, opcode, i == last, rsv1, key));
                             // A control frame may sit between fragments.
                             if i != last && rng.below(3) == 0 {
                                 wire.extend(encode_frame(b"mid", OPCODE_PING, true, false, key));
@@ -1198,8 +1259,9 @@ mod tests {
                 wire.extend(encode_frame(b"late", OPCODE_BINARY, true, false, key));
             }
 
-            let mut receiver =
-                Receiver::new(ReceiverConfig { is_server, ..ReceiverConfig::default() });
+            let config =
+                ReceiverConfig { is_server, per_message_deflate, ..ReceiverConfig::default() };
+            let mut receiver = Receiver::new(config);
             let mut got = Vec::new();
             let mut rest = &wire[..];
             while !rest.is_empty() {
@@ -1212,8 +1274,11 @@ mod tests {
                 .min(rest.len());
                 let (chunk, tail) = rest.split_at(n);
                 receiver.push(chunk).unwrap();
-                for outcome in &mut receiver {
-                    got.push(outcome.unwrap());
+                while let Some(outcome) = receiver.next() {
+                    match outcome.unwrap() {
+                        Event::Inflate { data, fin } => receiver.push_inflated(data, fin),
+                        event => got.push(event),
+                    }
                 }
                 rest = tail;
             }
