@@ -61,8 +61,8 @@ fn failure_error((code, message): Failure) -> Error<&'static str> {
     Error::new(code, message)
 }
 
-/// Locks a codec; a panic on the pool cannot leave zlib half-updated in a way that matters
-/// more than the connection it belongs to, so a poisoned lock is used as is.
+/// Locks a codec. A panic while (de)compressing (a bug) poisons the lock; the codec is used
+/// as is afterwards: at worst that one connection's stream is corrupt, which its peer sees.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -75,9 +75,26 @@ fn int_option(value: Option<f64>, default: i32) -> i32 {
     }
 }
 
-/// A window-bits option: 8 to 15, anything else is the default (15).
+/// A window-bits option (8 to 15; absent is 15, the codec clamps other values).
 fn window_bits_option(value: Option<f64>) -> u8 {
     u8::try_from(int_option(value, MAX_WINDOW_BITS.into())).unwrap_or(MAX_WINDOW_BITS)
+}
+
+/// A result as a JS `Buffer`, copied into memory V8 allocates: cheaper than an external
+/// buffer (whose finalizer V8 runs after a GC) for the sizes the sync calls handle.
+fn to_buffer(env: &Env, data: Vec<u8>) -> Result<BufferSlice<'_>, &'static str> {
+    BufferSlice::copy_from(env, data)
+        .map_err(|err| Error::new("ERR_MEMORY_ALLOCATION_FAILED", err.reason.clone()))
+}
+
+/// A thread-pool result as a JS `Buffer` over the same memory (no copy for the large
+/// results the async calls handle), after giving back a large unused capacity: the
+/// allocation lives as long as the JS buffer does.
+fn to_external_buffer(mut data: Vec<u8>) -> Buffer {
+    if data.capacity() - data.len() > 4096.max(data.len() / 4) {
+        data.shrink_to_fit();
+    }
+    Buffer::from(data)
 }
 
 /// Rejects an async task with a JS `Error` carrying `code`: `Task::resolve` can only fail
@@ -120,8 +137,14 @@ impl NativeDeflate {
     /// Compresses one fragment with `Z_SYNC_FLUSH`; with `fin` (the last fragment of the
     /// message) the trailing `00 00 ff ff` is removed.
     #[napi]
-    pub fn compress(&self, data: BufferSlice, fin: bool) -> Result<Buffer, &'static str> {
-        compress(&self.inner, &data, fin).map(Buffer::from).map_err(failure_error)
+    pub fn compress<'env>(
+        &self,
+        env: &'env Env,
+        data: BufferSlice,
+        fin: bool,
+    ) -> Result<BufferSlice<'env>, &'static str> {
+        let out = compress(&self.inner, &data, fin).map_err(failure_error)?;
+        to_buffer(env, out)
     }
 
     /// `compress()` on the libuv thread pool. Do not start another operation on this object
@@ -163,7 +186,7 @@ impl Task for CompressTask {
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
         match output {
-            Ok(data) => Ok(Buffer::from(data)),
+            Ok(data) => Ok(to_external_buffer(data)),
             Err(failure) => reject(&env, failure),
         }
     }
@@ -203,8 +226,14 @@ impl NativeInflate {
     /// `WS_ERR_UNSUPPORTED_MESSAGE_LENGTH` past `maxPayload` (counted across the message's
     /// fragments) or a Node zlib code such as `Z_DATA_ERROR` with zlib's message.
     #[napi]
-    pub fn decompress(&self, data: BufferSlice, fin: bool) -> Result<Buffer, &'static str> {
-        decompress(&self.inner, &data, fin).map(Buffer::from).map_err(failure_error)
+    pub fn decompress<'env>(
+        &self,
+        env: &'env Env,
+        data: BufferSlice,
+        fin: bool,
+    ) -> Result<BufferSlice<'env>, &'static str> {
+        let out = decompress(&self.inner, &data, fin).map_err(failure_error)?;
+        to_buffer(env, out)
     }
 
     /// `decompress()` on the libuv thread pool. Do not start another operation on this
@@ -246,7 +275,7 @@ impl Task for DecompressTask {
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
         match output {
-            Ok(data) => Ok(Buffer::from(data)),
+            Ok(data) => Ok(to_external_buffer(data)),
             Err(failure) => reject(&env, failure),
         }
     }

@@ -178,22 +178,13 @@ impl Deflater {
                 self.stream.reset();
             }
         }
-        Ok(trim(out))
+        Ok(out)
     }
 
     /// Drops the window and any pending state: the next fragment starts a fresh stream.
     pub fn reset(&mut self) {
         self.stream.reset();
     }
-}
-
-/// Gives back the unused capacity of a large over-allocation: the buffer is handed to JS as
-/// is and lives as long as the message does.
-fn trim(mut out: Vec<u8>) -> Vec<u8> {
-    if out.capacity() - out.len() > 4096.max(out.len() / 4) {
-        out.shrink_to_fit();
-    }
-    out
 }
 
 /// Options of an [`Inflater`].
@@ -335,7 +326,7 @@ impl Inflater {
                 if fin {
                     self.message_length = 0;
                 }
-                Ok(trim(out))
+                Ok(out)
             }
             Ok(Inflated::Done) => {
                 if fin {
@@ -344,7 +335,7 @@ impl Inflater {
                         self.stream.reset(false);
                     }
                 }
-                Ok(trim(out))
+                Ok(out)
             }
         }
     }
