@@ -210,3 +210,120 @@ export interface ProtocolErrorRecord {
   /** True for a `RangeError`, false for an `Error`. */
   rangeError: boolean
 }
+
+/**
+ * Takes over the connection behind descriptor `fd` (the caller then destroys its own
+ * socket object) and returns the connection id. `head` is parsed first; `preamble` (the
+ * server's 101 response) is written before any frame. Throws if the descriptor cannot be
+ * duplicated.
+ */
+export declare function transportAdopt(fd: number, unix: boolean, head: Buffer, preamble: Buffer | undefined | null, options: TransportOptions): number
+
+/** permessage-deflate parameters for our messages. */
+export interface TransportDeflateOptions {
+  /** `*_max_window_bits` for our direction. */
+  windowBits: number
+  /** zlib level, -1 for the default. */
+  level?: number
+  /** zlib memLevel. */
+  memLevel?: number
+  /** zlib strategy. */
+  strategy?: number
+  /** `*_no_context_takeover` for our direction. */
+  noContextTakeover: boolean
+}
+
+/** Closes the connection now (`socket.destroy()`); a closed event follows. */
+export declare function transportDestroy(id: number): boolean
+
+/** Every event queued for this environment, in order. */
+export declare function transportDrain(): Array<TransportEvent>
+
+/** Shuts down our side once everything queued is written (`socket.end()`). */
+export declare function transportEnd(id: number): boolean
+
+/**
+ * An error carried by an event: a protocol error (`status`, `rangeError`), an inflate error
+ * (`status`, maybe `errno`) or a socket error (`syscall`, `errno`).
+ */
+export interface TransportError {
+  /** ws's or Node's `err.code`. */
+  code: string
+  /** The full message. */
+  message: string
+  /** The close status ws sends for it (0 for socket errors). */
+  status: number
+  /** A `RangeError` rather than an `Error`. */
+  rangeError: boolean
+  /** zlib's errno, when it is a zlib error. */
+  errno?: number
+  /** The failed system call, for socket errors. */
+  syscall?: string
+}
+
+/** One event of `transportDrain()`. */
+export interface TransportEvent {
+  /** The connection. */
+  id: number
+  /** What happened (the `KIND_*` constants). */
+  kind: number
+  /** Message: binary rather than text. */
+  binary?: boolean
+  /** Message: the fragments. */
+  fragments?: Array<Buffer>
+  /** Ping, pong: the payload; close: the reason. */
+  data?: Buffer
+  /** Close: the status code. Written: the number of writes completed. */
+  code?: number
+  /** Error, io-error. */
+  error?: TransportError
+}
+
+/** permessage-deflate parameters for the peer's messages. */
+export interface TransportInflateOptions {
+  /** `*_max_window_bits` for the peer's direction. */
+  windowBits: number
+  /** `*_no_context_takeover` for the peer's direction. */
+  noContextTakeover: boolean
+}
+
+/**
+ * Registers the environment's doorbell: `callback` is called (with no arguments) whenever
+ * events are waiting for `transportDrain()`.
+ */
+export declare function transportInit(callback: Doorbell): void
+
+/**
+ * Options of `transportAdopt()`: the WebSocket's receiver options and the negotiated
+ * extension.
+ */
+export interface TransportOptions {
+  /** Server role. */
+  isServer: boolean
+  /** ws's `maxPayload` (0 = unlimited). */
+  maxPayload?: number
+  /** ws's `maxFragments`. */
+  maxFragments?: number
+  /** ws's `maxBufferedChunks`. */
+  maxBufferedChunks?: number
+  /** ws's `skipUTF8Validation`. */
+  skipUtf8Validation?: boolean
+  /** ws's `autoPong`. */
+  autoPong?: boolean
+  /** Set when permessage-deflate was negotiated. */
+  deflate?: TransportDeflateOptions
+  /** Set when permessage-deflate was negotiated. */
+  inflate?: TransportInflateOptions
+}
+
+/**
+ * Queues a frame: `data` is deflated when `compress`, masked with `maskKey` (4 bytes) or a
+ * fresh key when `mask`. Returns false when the connection is gone.
+ */
+export declare function transportSend(id: number, data: Buffer, opcode: number, fin: boolean, rsv1: boolean, compress: boolean, mask: boolean, maskKey?: Buffer | undefined | null): boolean
+
+/** Stops (`paused`) or restarts reading. */
+export declare function transportSetPaused(id: number, paused: boolean): boolean
+
+/** Queues raw bytes (`ws._socket.write()`). */
+export declare function transportWrite(id: number, data: Buffer): boolean

@@ -50,7 +50,9 @@ describe('the demo in a real browser', function () {
     if (!playwright || !fs.existsSync(executablePath)) {
       console.log(
         `      skipped: ${
-          playwright ? `no Chromium at ${executablePath}` : 'playwright-core is not installed'
+          playwright
+            ? `no Chromium at ${executablePath}`
+            : 'playwright-core is not installed'
         } (install Debian's chromium package, or set CHROMIUM_PATH)`
       );
       this.skip();
@@ -123,7 +125,8 @@ describe('the demo in a real browser', function () {
 
     for (const tab of [tabA, tabB]) {
       await tab.waitForFunction(
-        (count) => document.querySelectorAll('#messages li.chat').length >= count,
+        (count) =>
+          document.querySelectorAll('#messages li.chat').length >= count,
         expected.length
       );
 
@@ -132,13 +135,18 @@ describe('the demo in a real browser', function () {
       );
 
       assert.deepStrictEqual(lines, expected);
-      assert.strictEqual(await tab.textContent('#extensions'), 'permessage-deflate');
+      assert.strictEqual(
+        await tab.textContent('#extensions'),
+        'permessage-deflate'
+      );
       assert.strictEqual(await tab.textContent('#connections'), '2');
     }
 
     // Each tab marks its own messages.
     assert.deepStrictEqual(
-      await tabA.$$eval('#messages li.mine', (items) => items.map((item) => item.textContent)),
+      await tabA.$$eval('#messages li.mine', (items) =>
+        items.map((item) => item.textContent)
+      ),
       [expected[0]]
     );
 
@@ -149,14 +157,14 @@ describe('the demo in a real browser', function () {
       { polling: 20, timeout: 5000 }
     );
 
+    fs.mkdirSync(artifacts, { recursive: true });
+    await tabA.screenshot({ path: path.join(artifacts, 'browser-demo.png') });
+
     assert.strictEqual(serverSide.length, 2);
     for (const { offered, negotiated } of serverSide) {
       assert.match(offered, /permessage-deflate/);
       assert.strictEqual(negotiated, 'permessage-deflate');
     }
-
-    fs.mkdirSync(artifacts, { recursive: true });
-    await tabA.screenshot({ path: path.join(artifacts, 'browser-demo.png') });
 
     // Closing a tab updates the count in the other one.
     await tabB.close();

@@ -7,6 +7,7 @@ const extension = require('./extension');
 const PerMessageDeflate = require('./permessage-deflate');
 const subprotocol = require('./subprotocol');
 const WebSocket = require('./websocket');
+const { canAdopt, wantsNative } = require('./native-socket');
 const { CLOSE_TIMEOUT, kWebSocket } = require('./constants');
 
 //
@@ -437,7 +438,15 @@ class WebSocketServer extends EventEmitter {
     //
     this.emit('headers', lines, req);
 
-    socket.write(lines.concat('\r\n').join('\r\n'));
+    const response = lines.concat('\r\n').join('\r\n');
+
+    //
+    // On the native transport Rust writes the 101 response, before any frame
+    // sent from a `'connection'` listener.
+    //
+    const adopt = wantsNative(options.transport) && canAdopt(socket);
+
+    if (!adopt) socket.write(response);
     socket.removeListener('error', socketOnError);
 
     ws.setSocket(socket, head, {
@@ -445,7 +454,9 @@ class WebSocketServer extends EventEmitter {
       maxBufferedChunks: options.maxBufferedChunks,
       maxFragments: options.maxFragments,
       maxPayload: options.maxPayload,
-      skipUTF8Validation: options.skipUTF8Validation
+      skipUTF8Validation: options.skipUTF8Validation,
+      transport: options.transport,
+      preamble: adopt ? response : undefined
     });
 
     if (this.clients) {

@@ -12,6 +12,7 @@ const { URL } = require('url');
 const PerMessageDeflate = require('./permessage-deflate');
 const Receiver = require('./receiver');
 const Sender = require('./sender');
+const nativeTransport = require('./native-socket');
 const { isBlob } = require('./validation');
 const { toBuffer } = require('./buffer-util');
 const { format, parse } = require('./extension');
@@ -229,6 +230,20 @@ class WebSocket extends EventEmitter {
    * @private
    */
   setSocket(socket, head, options) {
+    if (
+      nativeTransport.wantsNative(options.transport) &&
+      nativeTransport.canAdopt(socket) &&
+      setNativeSocket(this, socket, head, options)
+    ) {
+      return;
+    }
+
+    //
+    // The server leaves the 101 response to the native transport; it was not
+    // adopted, so Node writes it.
+    //
+    if (options.preamble !== undefined) socket.write(options.preamble);
+
     const receiver = new Receiver({
       allowSynchronousEvents: options.allowSynchronousEvents,
       binaryType: this.binaryType,
@@ -946,12 +961,83 @@ function initAsClient(websocket, address, protocols, options) {
       maxBufferedChunks: opts.maxBufferedChunks,
       maxFragments: opts.maxFragments,
       maxPayload: opts.maxPayload,
-      skipUTF8Validation: opts.skipUTF8Validation
+      skipUTF8Validation: opts.skipUTF8Validation,
+      transport: opts.transport
     });
   });
 
   if (opts.finishRequest) opts.finishRequest(req, websocket);
   else req.end();
+}
+
+/**
+ * Set up a WebSocket on the native transport: Rust takes over the socket's
+ * descriptor, and the receiver and sender stand-ins of `native-socket.js`
+ * take the place of `Receiver` and `Sender`, so that the close handshake and
+ * event logic of this module stay the same on both transports.
+ *
+ * @param {WebSocket} websocket The WebSocket instance
+ * @param {net.Socket} socket The upgraded socket
+ * @param {Buffer} head The first packet of the upgraded stream
+ * @param {Object} options The `setSocket()` options
+ * @return {Boolean} `false` if the socket could not be adopted
+ * @private
+ */
+function setNativeSocket(websocket, socket, head, options) {
+  const native = nativeTransport.adopt(
+    socket,
+    head,
+    options.preamble,
+    nativeTransport.transportOptions(
+      websocket._isServer,
+      websocket._extensions,
+      options,
+      websocket._autoPong
+    )
+  );
+
+  if (native === null) return false;
+
+  const receiver = new nativeTransport.NativeReceiver(native, {
+    allowSynchronousEvents: options.allowSynchronousEvents,
+    binaryType: websocket.binaryType,
+    extensions: websocket._extensions,
+    isServer: websocket._isServer,
+    maxPayload: options.maxPayload
+  });
+  const sender = new nativeTransport.NativeSender(
+    native,
+    websocket._extensions,
+    options.generateMask
+  );
+
+  websocket._receiver = receiver;
+  websocket._sender = sender;
+  websocket._socket = native;
+
+  receiver[kWebSocket] = websocket;
+  sender[kWebSocket] = websocket;
+  native[kWebSocket] = websocket;
+
+  receiver.on('conclude', receiverOnConclude);
+  receiver.on('drain', receiverOnDrain);
+  receiver.on('error', receiverOnError);
+  receiver.on('message', receiverOnMessage);
+  //
+  // Rust answers pings itself (`autoPong`); only the event is left to emit.
+  //
+  receiver.on('ping', nativeReceiverOnPing);
+  receiver.on('pong', receiverOnPong);
+
+  sender.onerror = senderOnError;
+
+  native.on('close', socketOnClose);
+  native.on('end', socketOnEnd);
+  native.on('error', socketOnError);
+
+  websocket._readyState = OPEN;
+  websocket.emit('open');
+  return true;
 }
 
 /**
@@ -1296,6 +1382,17 @@ function receiverOnPing(data) {
   //
   if (websocket._autoPong) websocket.pong(data, !this._isServer, NOOP);
   websocket.emit('ping', data);
+}
+
+/**
+ * The listener of the native receiver's `'ping'` event (the pong was already
+ * sent by Rust).
+ *
+ * @param {Buffer} data The data included in the ping frame
+ * @private
+ */
+function nativeReceiverOnPing(data) {
+  this[kWebSocket].emit('ping', data);
 }
 
 /**

@@ -38,7 +38,10 @@ function start({ port = 8080, host = '127.0.0.1', statsInterval = 1000 } = {}) {
   const server = http.createServer((req, res) => {
     const { pathname } = new URL(req.url, 'http://localhost');
 
-    if (req.method === 'GET' && (pathname === '/' || pathname === '/index.html')) {
+    if (
+      req.method === 'GET' &&
+      (pathname === '/' || pathname === '/index.html')
+    ) {
       res.writeHead(200, {
         'Content-Type': 'text/html; charset=utf-8',
         'Content-Length': page.length,
@@ -89,7 +92,9 @@ function start({ port = 8080, host = '127.0.0.1', statsInterval = 1000 } = {}) {
   wss.on('connection', (ws) => {
     const name = `guest-${nextId++}`;
 
-    ws.send(JSON.stringify({ type: 'welcome', name, extensions: ws.extensions }));
+    ws.send(
+      JSON.stringify({ type: 'welcome', name, extensions: ws.extensions })
+    );
     broadcast({ type: 'system', text: `${name} joined` });
     broadcastStats();
 
@@ -105,7 +110,11 @@ function start({ port = 8080, host = '127.0.0.1', statsInterval = 1000 } = {}) {
         return;
       }
 
-      if (message === null || message.type !== 'chat' || typeof message.text !== 'string') {
+      if (
+        message === null ||
+        message.type !== 'chat' ||
+        typeof message.text !== 'string'
+      ) {
         return;
       }
 
@@ -172,12 +181,16 @@ if (require.main === module) {
 
   start({ port }).then(
     (demo) => {
-      console.log(`ws-rs demo: open ${demo.url} in a few tabs (Ctrl+C to stop)`);
+      console.log(
+        `ws-rs demo: open ${demo.url} in a few tabs (Ctrl+C to stop)`
+      );
       process.once('SIGINT', () => demo.close().then(() => process.exit(0)));
       process.once('SIGTERM', () => demo.close().then(() => process.exit(0)));
     },
     (err) => {
-      console.error(`ws-rs demo: cannot listen on 127.0.0.1:${port}: ${err.message}`);
+      console.error(
+        `ws-rs demo: cannot listen on 127.0.0.1:${port}: ${err.message}`
+      );
       process.exit(1);
     }
   );

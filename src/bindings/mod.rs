@@ -5,3 +5,4 @@ pub mod frame;
 pub mod headers;
 pub mod receiver;
 pub mod utils;
+pub mod transport;

@@ -1,0 +1,1164 @@
+'use strict';
+
+//
+// The native transport (opt-in): after the HTTP upgrade, Rust takes over the
+// descriptor of a plain TCP or Unix socket and reads, parses, inflates,
+// deflates, frames and writes on its own threads. This module adopts the
+// socket, drains the batched events Rust queues, and provides the three
+// objects a `WebSocket` drives: the `_socket` facade, a receiver stand-in
+// (events out) and a sender stand-in (frames in).
+//
+
+const EventEmitter = require('events');
+const net = require('net');
+const tls = require('tls');
+
+const native = require('./native');
+const PerMessageDeflate = require('./permessage-deflate');
+const { concat, toArrayBuffer, toBuffer } = require('./buffer-util');
+const { isBlob, isValidStatusCode } = require('./validation');
+const { EMPTY_BUFFER, kStatusCode, NOOP } = require('./constants');
+
+const { isUint8Array } = require('util').types;
+
+// `TransportEvent.kind` values (src/bindings/transport.rs).
+const KIND_MESSAGE = 1;
+const KIND_PING = 2;
+const KIND_PONG = 3;
+const KIND_CLOSE = 4;
+const KIND_ERROR = 5;
+const KIND_WRITTEN = 6;
+const KIND_END = 7;
+const KIND_FINISH = 8;
+const KIND_IO_ERROR = 9;
+const KIND_CLOSED = 10;
+
+const sockets = new Map();
+let initialized = false;
+let keepAlive = null;
+let liveRefs = 0;
+
+/**
+ * Tells whether the native transport is asked for.
+ *
+ * @param {String} [option] The `transport` option (`'native'` or `'node'`)
+ * @return {Boolean}
+ * @public
+ */
+function wantsNative(option) {
+  const transport = option !== undefined ? option : process.env.WS_RS_TRANSPORT;
+
+  return transport === 'native';
+}
+
+/**
+ * Tells whether Rust can take over a stream: a plain (not TLS) TCP or Unix
+ * `net.Socket` with a descriptor and nothing left to write.
+ *
+ * @param {Duplex} socket The stream
+ * @return {Boolean}
+ * @public
+ */
+function canAdopt(socket) {
+  return (
+    socket instanceof net.Socket &&
+    !(socket instanceof tls.TLSSocket) &&
+    !socket.destroyed &&
+    !socket.connecting &&
+    socket._handle != null &&
+    typeof socket._handle.fd === 'number' &&
+    socket._handle.fd >= 0 &&
+    socket.writableLength === 0
+  );
+}
+
+/**
+ * Sets up the doorbell on first use.
+ *
+ * @private
+ */
+function init() {
+  if (initialized) return;
+
+  native.transportInit(onDoorbell);
+
+  //
+  // The doorbell is unref'd; this timer holds the event loop while a ref'd
+  // connection is open, as a Node socket would (RESEARCH.md §3d).
+  //
+  keepAlive = setInterval(NOOP, 1 << 30);
+  keepAlive.unref();
+  initialized = true;
+}
+
+/**
+ * Counts a ref'd open connection in or out.
+ *
+ * @param {Number} delta `1` or `-1`
+ * @private
+ */
+function adjustRefs(delta) {
+  liveRefs += delta;
+  if (liveRefs === 0) keepAlive.unref();
+  else if (liveRefs === delta && delta === 1) keepAlive.ref();
+}
+
+/**
+ * Rethrows an exception of a listener outside the doorbell, so that it
+ * surfaces as an uncaught exception as it does with the Node transport.
+ *
+ * @param {Error} err The exception
+ * @private
+ */
+function rethrow(err) {
+  throw err;
+}
+
+/**
+ * The doorbell: drains every queued event and routes each to its socket.
+ *
+ * @private
+ */
+function onDoorbell() {
+  const events = native.transportDrain();
+
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i];
+    const socket = sockets.get(event.id);
+
+    if (socket === undefined) continue;
+
+    try {
+      socket._onEvent(event);
+    } catch (err) {
+      process.nextTick(rethrow, err);
+    }
+  }
+}
+
+/**
+ * Takes over `socket`: Rust duplicates its descriptor, `head` and any data
+ * Node already buffered are parsed first, `preamble` (the 101 response) is
+ * written before any frame, and the Node socket is destroyed (which closes
+ * only Node's descriptor).
+ *
+ * @param {net.Socket} socket The upgraded socket (`canAdopt()` is true)
+ * @param {Buffer} head The first packet of the upgraded stream
+ * @param {(String|undefined)} preamble Bytes to write first
+ * @param {Object} options The transport options (`transportAdopt()`)
+ * @return {(NativeSocket|null)} The facade, or `null` if adoption failed
+ * @public
+ */
+function adopt(socket, head, preamble, options) {
+  init();
+
+  socket.pause();
+
+  //
+  // Reading the addresses now makes Node cache them, so `req.socket` keeps
+  // them after the socket is destroyed.
+  //
+  const info = {
+    localAddress: socket.localAddress,
+    localPort: socket.localPort,
+    remoteAddress: socket.remoteAddress,
+    remoteFamily: socket.remoteFamily,
+    remotePort: socket.remotePort
+  };
+  const chunks = head.length > 0 ? [head] : [];
+  let chunk;
+
+  while ((chunk = socket.read()) !== null) chunks.push(chunk);
+
+  const unix = socket._handle.constructor.name === 'Pipe';
+  let id;
+
+  try {
+    id = native.transportAdopt(
+      socket._handle.fd,
+      unix,
+      chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
+      preamble === undefined ? null : Buffer.from(preamble),
+      options
+    );
+  } catch {
+    if (chunks.length > 0) socket.unshift(Buffer.concat(chunks));
+    socket.resume();
+    return null;
+  }
+
+  socket.destroy();
+
+  const facade = new NativeSocket(id, info);
+
+  sockets.set(id, facade);
+  adjustRefs(1);
+  return facade;
+}
+
+/**
+ * The `transportAdopt()` options of a connection.
+ *
+ * @param {Boolean} isServer Server role
+ * @param {Object} extensions The negotiated extensions
+ * @param {Object} options The `setSocket()` options
+ * @param {Boolean} autoPong Answer pings automatically
+ * @return {Object}
+ * @public
+ */
+function transportOptions(isServer, extensions, options, autoPong) {
+  const result = {
+    isServer,
+    maxPayload: options.maxPayload,
+    maxFragments: options.maxFragments,
+    maxBufferedChunks: options.maxBufferedChunks,
+    skipUtf8Validation: !!options.skipUTF8Validation,
+    autoPong: autoPong !== false
+  };
+  const perMessageDeflate = extensions[PerMessageDeflate.extensionName];
+
+  if (perMessageDeflate) {
+    const params = perMessageDeflate.params;
+    const ours = isServer ? 'server' : 'client';
+    const theirs = isServer ? 'client' : 'server';
+    const zlib = perMessageDeflate._options.zlibDeflateOptions || {};
+
+    result.deflate = {
+      windowBits: perMessageDeflate.windowBits(`${ours}_max_window_bits`),
+      noContextTakeover: !!params[`${ours}_no_context_takeover`]
+    };
+    if (zlib.level !== undefined) result.deflate.level = zlib.level;
+    if (zlib.memLevel !== undefined) result.deflate.memLevel = zlib.memLevel;
+    if (zlib.strategy !== undefined) result.deflate.strategy = zlib.strategy;
+
+    result.inflate = {
+      windowBits: perMessageDeflate.windowBits(`${theirs}_max_window_bits`),
+      noContextTakeover: !!params[`${theirs}_no_context_takeover`]
+    };
+  }
+
+  return result;
+}
+
+/**
+ * Builds the error a destroyed stream gives to pending write callbacks.
+ *
+ * @return {Error}
+ * @private
+ */
+function destroyedError() {
+  const err = new Error('Cannot call write after a stream was destroyed');
+
+  err.code = 'ERR_STREAM_DESTROYED';
+  return err;
+}
+
+/**
+ * The `_socket` of a `WebSocket` on the native transport: a stand-in for the
+ * `net.Socket` Rust took over. Writes, `end()`, `destroy()`, `pause()` and
+ * `resume()` act on the adopted connection; `'end'`, `'finish'`, `'error'`
+ * and `'close'` follow the connection as a socket's would.
+ *
+ * @extends EventEmitter
+ */
+class NativeSocket extends EventEmitter {
+  /**
+   * @param {Number} id The connection id
+   * @param {Object} info The addresses read from the adopted socket
+   */
+  constructor(id, info) {
+    super();
+
+    this._id = id;
+    this._eventQueue = [];
+    this._deferred = false;
+    this._paused = false;
+    this._refed = true;
+    this._closed = false;
+    this._pending = [];
+    this._receiver = null;
+    this._readableState = {
+      ended: false,
+      endEmitted: false,
+      flowing: true,
+      length: 0
+    };
+    this._writableState = {
+      ending: false,
+      ended: false,
+      finished: false,
+      length: 0,
+      needDrain: false
+    };
+
+    this.connecting = false;
+    this.destroyed = false;
+    this.readable = true;
+    this.writable = true;
+    this.localAddress = info.localAddress;
+    this.localPort = info.localPort;
+    this.remoteAddress = info.remoteAddress;
+    this.remoteFamily = info.remoteFamily;
+    this.remotePort = info.remotePort;
+  }
+
+  /**
+   * @type {Number}
+   */
+  get bufferSize() {
+    return this._writableState.length;
+  }
+
+  /**
+   * @type {Number}
+   */
+  get writableLength() {
+    return this._writableState.length;
+  }
+
+  /**
+   * @type {Boolean}
+   */
+  get readableEnded() {
+    return this._readableState.endEmitted;
+  }
+
+  /**
+   * @type {Boolean}
+   */
+  get writableFinished() {
+    return this._writableState.finished;
+  }
+
+  /**
+   * Returns the local address, as `net.Socket#address()` does.
+   *
+   * @return {Object}
+   * @public
+   */
+  address() {
+    return {
+      address: this.localAddress,
+      family: this.remoteFamily,
+      port: this.localPort
+    };
+  }
+
+  /**
+   * Closes the connection at once.
+   *
+   * @param {Error} [err] An error to emit
+   * @return {NativeSocket} this
+   * @public
+   */
+  destroy(err) {
+    if (this.destroyed) return this;
+
+    this.destroyed = true;
+    this.readable = false;
+    this.writable = false;
+    native.transportDestroy(this._id);
+
+    if (err) process.nextTick(() => this.emit('error', err));
+    return this;
+  }
+
+  /**
+   * Ends our side once everything queued is written.
+   *
+   * @param {Function} [cb] Called on `'finish'`
+   * @return {NativeSocket} this
+   * @public
+   */
+  end(cb) {
+    if (typeof cb === 'function') this.once('finish', cb);
+    if (this._writableState.ending || this.destroyed) return this;
+
+    this._writableState.ending = true;
+    this._writableState.ended = true;
+    this.writable = false;
+    native.transportEnd(this._id);
+    return this;
+  }
+
+  /**
+   * @return {Boolean} Whether reading is paused
+   * @public
+   */
+  isPaused() {
+    return this._paused;
+  }
+
+  /**
+   * Stops reading: Rust reads no more from the connection.
+   *
+   * @return {NativeSocket} this
+   * @public
+   */
+  pause() {
+    if (!this._paused) {
+      this._paused = true;
+      this._readableState.flowing = false;
+      native.transportSetPaused(this._id, true);
+    }
+    return this;
+  }
+
+  /**
+   * Restarts reading.
+   *
+   * @return {NativeSocket} this
+   * @public
+   */
+  resume() {
+    if (this._paused) {
+      this._paused = false;
+      this._readableState.flowing = true;
+      native.transportSetPaused(this._id, false);
+    }
+    return this;
+  }
+
+  /**
+   * Lets this connection hold the event loop (the default).
+   *
+   * @return {NativeSocket} this
+   * @public
+   */
+  ref() {
+    if (!this._refed) {
+      this._refed = true;
+      if (!this._closed) adjustRefs(1);
+    }
+    return this;
+  }
+
+  /**
+   * Lets the process exit while this connection is open.
+   *
+   * @return {NativeSocket} this
+   * @public
+   */
+  unref() {
+    if (this._refed) {
+      this._refed = false;
+      if (!this._closed) adjustRefs(-1);
+    }
+    return this;
+  }
+
+  /**
+   * No-op: Rust sets `TCP_NODELAY` on adoption, as ws does.
+   *
+   * @return {NativeSocket} this
+   * @public
+   */
+  setNoDelay() {
+    return this;
+  }
+
+  /**
+   * No-op: a WebSocket connection has no idle timeout (ws sets 0).
+   *
+   * @return {NativeSocket} this
+   * @public
+   */
+  setTimeout() {
+    return this;
+  }
+
+  /**
+   * No-op for now.
+   *
+   * @return {NativeSocket} this
+   * @public
+   */
+  setKeepAlive() {
+    return this;
+  }
+
+  /**
+   * Writes raw bytes on the connection.
+   *
+   * @param {(Buffer|String)} chunk The bytes
+   * @param {(String|Function)} [encoding] The encoding of a string
+   * @param {Function} [cb] Called once the bytes are in the kernel
+   * @return {Boolean} Whether the caller may keep writing
+   * @public
+   */
+  write(chunk, encoding, cb) {
+    if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+
+    const data =
+      typeof chunk === 'string' ? Buffer.from(chunk, encoding) : toBuffer(chunk);
+
+    if (
+      !this._writableState.ending &&
+      !this.destroyed &&
+      native.transportWrite(this._id, data)
+    ) {
+      this._track(data.length, cb);
+      return true;
+    }
+
+    if (cb) process.nextTick(cb, destroyedError());
+    return false;
+  }
+
+  /**
+   * Queues a frame.
+   *
+   * @param {Buffer} data The payload
+   * @param {Number} opcode The opcode
+   * @param {Boolean} fin The FIN bit
+   * @param {Boolean} rsv1 The RSV1 bit
+   * @param {Boolean} compress Whether to deflate the payload
+   * @param {Boolean} mask Whether to mask the payload
+   * @param {(Buffer|null)} maskKey A masking key, or `null` for a random one
+   * @param {Function} [cb] Called once the frame is in the kernel
+   * @private
+   */
+  _sendFrame(data, opcode, fin, rsv1, compress, mask, maskKey, cb) {
+    if (
+      !this._writableState.ending &&
+      !this.destroyed &&
+      native.transportSend(
+        this._id,
+        data,
+        opcode,
+        fin,
+        rsv1,
+        compress,
+        mask,
+        maskKey
+      )
+    ) {
+      this._track(data.length, cb);
+      return;
+    }
+
+    if (cb) process.nextTick(cb, destroyedError());
+  }
+
+  /**
+   * Accounts a queued write until Rust reports it written.
+   *
+   * @param {Number} length Its size in bytes
+   * @param {Function} [cb] Its callback
+   * @private
+   */
+  _track(length, cb) {
+    this._writableState.length += length;
+    this._pending.push(length, cb);
+  }
+
+  /**
+   * Handles an event of the connection, in order; events after a deferred
+   * one wait for it.
+   *
+   * @param {Object} event The event
+   * @private
+   */
+  _onEvent(event) {
+    if (event.kind === KIND_WRITTEN) {
+      this._written(event.code);
+      return;
+    }
+
+    this._eventQueue.push(event);
+    if (!this._deferred) this._flush();
+  }
+
+  /**
+   * Dispatches queued events until one is deferred.
+   *
+   * @private
+   */
+  _flush() {
+    const queue = this._eventQueue;
+
+    while (queue.length > 0 && !this._deferred) {
+      this._dispatch(queue.shift());
+    }
+  }
+
+  /**
+   * Completes `count` writes, calling their callbacks in order.
+   *
+   * @param {Number} count The number of writes
+   * @private
+   */
+  _written(count) {
+    const pending = this._pending.splice(0, count * 2);
+
+    for (let i = 0; i < pending.length; i += 2) {
+      this._writableState.length -= pending[i];
+      const cb = pending[i + 1];
+
+      if (cb) cb(null);
+    }
+  }
+
+  /**
+   * Dispatches one event.
+   *
+   * @param {Object} event The event
+   * @private
+   */
+  _dispatch(event) {
+    switch (event.kind) {
+      case KIND_CLOSED:
+        this._onClosed();
+        return;
+      case KIND_FINISH:
+        this._writableState.finished = true;
+        this.emit('finish');
+        return;
+      case KIND_IO_ERROR:
+        if (this.destroyed) return;
+        this.emit('error', ioError(event.error));
+        return;
+    }
+
+    //
+    // Like a destroyed `net.Socket`, emit nothing read after `destroy()`.
+    //
+    if (this.destroyed) return;
+
+    if (event.kind === KIND_END) {
+      this._readableState.ended = true;
+      this._readableState.endEmitted = true;
+      this.readable = false;
+      this.emit('end');
+      return;
+    }
+
+    if (this._receiver !== null) this._receiver._handle(event);
+  }
+
+  /**
+   * The connection is closed: fail pending writes and emit `'close'`.
+   *
+   * @private
+   */
+  _onClosed() {
+    this._closed = true;
+    this.destroyed = true;
+    this.readable = false;
+    this.writable = false;
+    sockets.delete(this._id);
+    if (this._refed) adjustRefs(-1);
+
+    const pending = this._pending;
+
+    this._pending = [];
+    this._writableState.length = 0;
+
+    for (let i = 1; i < pending.length; i += 2) {
+      if (pending[i]) pending[i](destroyedError());
+    }
+
+    this.emit('close', false);
+  }
+}
+
+/**
+ * Builds the error of a failed socket call, as Node's (`read ECONNRESET`).
+ *
+ * @param {Object} record The error record
+ * @return {Error}
+ * @private
+ */
+function ioError(record) {
+  const err = new Error(`${record.syscall} ${record.code}`);
+
+  err.code = record.code;
+  err.syscall = record.syscall;
+  return err;
+}
+
+/**
+ * The `_receiver` of a `WebSocket` on the native transport: emits what Rust
+ * parsed with the events and fields of ws's `Receiver`.
+ *
+ * @extends EventEmitter
+ */
+class NativeReceiver extends EventEmitter {
+  /**
+   * @param {NativeSocket} socket The facade
+   * @param {Object} options Options object
+   * @param {Boolean} [options.allowSynchronousEvents=true] Emit several
+   *     events in the same tick
+   * @param {String} [options.binaryType=nodebuffer] The type for binary data
+   * @param {Object} [options.extensions] The negotiated extensions
+   * @param {Boolean} [options.isServer=false] Server role
+   * @param {Number} [options.maxPayload=0] The maximum message size
+   */
+  constructor(socket, options) {
+    super();
+
+    this._socket = socket;
+    this._allowSynchronousEvents =
+      options.allowSynchronousEvents !== undefined
+        ? options.allowSynchronousEvents
+        : true;
+    this._binaryType = options.binaryType || 'nodebuffer';
+    this._extensions = options.extensions || {};
+    this._isServer = !!options.isServer;
+    this._maxPayload = options.maxPayload | 0;
+    this._writableState = {
+      ended: false,
+      errorEmitted: false,
+      finished: false,
+      needDrain: false
+    };
+
+    socket._receiver = this;
+  }
+
+  /**
+   * Nothing to parse in JS: the bytes go to Rust.
+   *
+   * @return {Boolean} `true`
+   * @public
+   */
+  write() {
+    return true;
+  }
+
+  /**
+   * Ends the stand-in; `'finish'` follows on the next tick, as a `Writable`
+   * with nothing buffered does.
+   *
+   * @public
+   */
+  end() {
+    if (this._writableState.ended) return;
+
+    this._writableState.ended = true;
+    process.nextTick(() => {
+      this._writableState.finished = true;
+      this.emit('finish');
+    });
+  }
+
+  /**
+   * Handles a parsed event.
+   *
+   * @param {Object} event The event
+   * @private
+   */
+  _handle(event) {
+    const state = this._writableState;
+
+    if (state.errorEmitted || state.ended) return;
+
+    switch (event.kind) {
+      case KIND_MESSAGE:
+        this._message(event);
+        break;
+      case KIND_PING:
+      case KIND_PONG:
+        this._deferrable(
+          event.kind === KIND_PING ? 'ping' : 'pong',
+          event.data.length === 0 ? EMPTY_BUFFER : event.data
+        );
+        break;
+      case KIND_CLOSE:
+        this.emit(
+          'conclude',
+          event.code,
+          event.code === 1005 ? EMPTY_BUFFER : event.data
+        );
+        this.end();
+        break;
+      case KIND_ERROR:
+        state.errorEmitted = true;
+        this.emit('error', protocolError(event.error));
+        break;
+    }
+  }
+
+  /**
+   * Emits a message in the receiver's binary type.
+   *
+   * @param {Object} event The message event
+   * @private
+   */
+  _message(event) {
+    let fragments = event.fragments;
+    let length = 0;
+
+    for (let i = 0; i < fragments.length; i++) length += fragments[i].length;
+    if (length === 0) fragments = [];
+
+    if (!event.binary) {
+      this._deferrable('message', concat(fragments, length), false);
+      return;
+    }
+
+    let data;
+
+    if (this._binaryType === 'nodebuffer') {
+      data = concat(fragments, length);
+    } else if (this._binaryType === 'arraybuffer') {
+      data = toArrayBuffer(concat(fragments, length));
+    } else if (this._binaryType === 'blob') {
+      data = new Blob(fragments);
+    } else {
+      data = fragments;
+    }
+
+    this._deferrable('message', data, true);
+  }
+
+  /**
+   * Emits `'message'`, `'ping'` or `'pong'` now, or (without
+   * `allowSynchronousEvents`) in the next turn of the event loop, holding
+   * the connection's later events until then.
+   *
+   * @param {String} name The event name
+   * @param {*} data The event data
+   * @param {Boolean} [isBinary] The second argument of `'message'`
+   * @private
+   */
+  _deferrable(name, data, isBinary) {
+    if (this._allowSynchronousEvents) {
+      this._emit(name, data, isBinary);
+      return;
+    }
+
+    const socket = this._socket;
+
+    socket._deferred = true;
+    setImmediate(() => {
+      socket._deferred = false;
+      if (!this._writableState.ended && !socket.destroyed) {
+        this._emit(name, data, isBinary);
+      }
+      socket._flush();
+    });
+  }
+
+  /**
+   * @param {String} name The event name
+   * @param {*} data The event data
+   * @param {Boolean} [isBinary] The second argument of `'message'`
+   * @private
+   */
+  _emit(name, data, isBinary) {
+    if (name === 'message') this.emit(name, data, isBinary);
+    else this.emit(name, data);
+  }
+}
+
+/**
+ * Builds ws's error object from an error record of Rust.
+ *
+ * @param {Object} record The record
+ * @return {(Error|RangeError)}
+ * @private
+ */
+function protocolError(record) {
+  const err = record.rangeError
+    ? new RangeError(record.message)
+    : new Error(record.message);
+
+  if (typeof record.errno === 'number') err.errno = record.errno;
+  err.code = record.code;
+  err[kStatusCode] = record.status;
+  return err;
+}
+
+/**
+ * The `_sender` of a `WebSocket` on the native transport: validates and
+ * orders what is sent (as ws's `Sender`), Rust deflates, frames and writes.
+ */
+class NativeSender {
+  /**
+   * @param {NativeSocket} socket The facade
+   * @param {Object} [extensions] The negotiated extensions
+   * @param {Function} [generateMask] The function used to generate the
+   *     masking key
+   */
+  constructor(socket, extensions, generateMask) {
+    this._socket = socket;
+    this._extensions = extensions || {};
+    this._generateMask = generateMask;
+    this._firstFragment = true;
+    this._compress = false;
+    this._bufferedBytes = 0;
+    this._queue = [];
+    this._busy = false;
+    this.onerror = NOOP;
+  }
+
+  /**
+   * Sends a close frame.
+   *
+   * @param {Number} [code] The status code
+   * @param {(String|Buffer)} [data] The reason
+   * @param {Boolean} [mask=false] Whether to mask the frame
+   * @param {Function} [cb] Callback
+   * @public
+   */
+  close(code, data, mask, cb) {
+    let buf;
+
+    if (code === undefined) {
+      buf = EMPTY_BUFFER;
+    } else if (typeof code !== 'number' || !isValidStatusCode(code)) {
+      throw new TypeError('First argument must be a valid error code number');
+    } else if (data === undefined || !data.length) {
+      buf = Buffer.allocUnsafe(2);
+      buf.writeUInt16BE(code, 0);
+    } else {
+      const length = Buffer.byteLength(data);
+
+      if (length > 123) {
+        throw new RangeError('The message must not be greater than 123 bytes');
+      }
+
+      buf = Buffer.allocUnsafe(2 + length);
+      buf.writeUInt16BE(code, 0);
+
+      if (typeof data === 'string') {
+        buf.write(data, 2);
+      } else if (isUint8Array(data)) {
+        buf.set(data, 2);
+      } else {
+        throw new TypeError('Second argument must be a string or a Uint8Array');
+      }
+    }
+
+    this._enqueue(buf, 0x08, true, false, false, mask, cb);
+  }
+
+  /**
+   * Sends a ping.
+   *
+   * @param {*} data The payload
+   * @param {Boolean} [mask=false] Whether to mask the frame
+   * @param {Function} [cb] Callback
+   * @public
+   */
+  ping(data, mask, cb) {
+    this._control(0x09, data, mask, cb);
+  }
+
+  /**
+   * Sends a pong.
+   *
+   * @param {*} data The payload
+   * @param {Boolean} [mask=false] Whether to mask the frame
+   * @param {Function} [cb] Callback
+   * @public
+   */
+  pong(data, mask, cb) {
+    this._control(0x0a, data, mask, cb);
+  }
+
+  /**
+   * Sends a data message or fragment.
+   *
+   * @param {*} data The payload
+   * @param {Object} options Options object
+   * @param {Boolean} [options.binary=false] Binary rather than text
+   * @param {Boolean} [options.compress=false] Whether to compress
+   * @param {Boolean} [options.fin=false] Last fragment
+   * @param {Boolean} [options.mask=false] Whether to mask
+   * @param {Function} [cb] Callback
+   * @public
+   */
+  send(data, options, cb) {
+    const blob = isBlob(data);
+    const byteLength = blob
+      ? data.size
+      : typeof data === 'string'
+        ? Buffer.byteLength(data)
+        : toBuffer(data).length;
+    let opcode = options.binary ? 2 : 1;
+    let rsv1 = options.compress;
+
+    if (this._firstFragment) {
+      this._firstFragment = false;
+
+      //
+      // Without context takeover, messages below the threshold go out as
+      // they are (ws's `Sender#send()`; RSV1 on the first frame only).
+      //
+      const perMessageDeflate =
+        this._extensions[PerMessageDeflate.extensionName];
+
+      if (
+        rsv1 &&
+        perMessageDeflate &&
+        perMessageDeflate.params[
+          perMessageDeflate._isServer
+            ? 'server_no_context_takeover'
+            : 'client_no_context_takeover'
+        ]
+      ) {
+        rsv1 = byteLength >= perMessageDeflate._threshold;
+      }
+
+      this._compress = rsv1;
+    } else {
+      rsv1 = false;
+      opcode = 0;
+    }
+
+    if (options.fin) this._firstFragment = true;
+
+    this._enqueue(
+      data,
+      opcode,
+      options.fin,
+      rsv1,
+      this._compress,
+      options.mask,
+      cb
+    );
+  }
+
+  /**
+   * Validates and queues a ping or pong.
+   *
+   * @param {Number} opcode The opcode
+   * @param {*} data The payload
+   * @param {Boolean} mask Whether to mask
+   * @param {Function} [cb] Callback
+   * @private
+   */
+  _control(opcode, data, mask, cb) {
+    const byteLength = isBlob(data)
+      ? data.size
+      : typeof data === 'string'
+        ? Buffer.byteLength(data)
+        : toBuffer(data).length;
+
+    if (byteLength > 125) {
+      throw new RangeError('The data size must not be greater than 125 bytes');
+    }
+
+    this._enqueue(data, opcode, true, false, false, mask, cb);
+  }
+
+  /**
+   * Sends a frame now, or after the blobs ahead of it are read.
+   *
+   * @private
+   */
+  _enqueue(data, opcode, fin, rsv1, compress, mask, cb) {
+    if (isBlob(data)) {
+      this._queue.push([data, opcode, fin, rsv1, compress, mask, cb]);
+      this._bufferedBytes += data.size;
+      if (!this._busy) this._dequeue();
+      return;
+    }
+
+    const buf = typeof data === 'string' ? Buffer.from(data) : toBuffer(data);
+
+    if (this._busy) {
+      this._bufferedBytes += buf.length;
+      this._queue.push([buf, opcode, fin, rsv1, compress, mask, cb]);
+      return;
+    }
+
+    this._write(buf, opcode, fin, rsv1, compress, mask, cb);
+  }
+
+  /**
+   * Sends queued frames in order, reading blobs as they come.
+   *
+   * @private
+   */
+  _dequeue() {
+    while (!this._busy && this._queue.length > 0) {
+      const params = this._queue.shift();
+      const data = params[0];
+
+      if (!isBlob(data)) {
+        this._bufferedBytes -= data.length;
+        this._write(...params);
+        continue;
+      }
+
+      this._busy = true;
+      data.arrayBuffer().then(
+        (arrayBuffer) => {
+          this._bufferedBytes -= data.size;
+          this._busy = false;
+          params[0] = Buffer.from(arrayBuffer);
+          this._write(...params);
+          this._dequeue();
+        },
+        (err) => {
+          this._bufferedBytes -= data.size;
+          this._busy = false;
+          process.nextTick(failBlob, this, err, params[6]);
+        }
+      );
+    }
+  }
+
+  /**
+   * Hands a frame to Rust.
+   *
+   * @private
+   */
+  _write(data, opcode, fin, rsv1, compress, mask, cb) {
+    let maskKey = null;
+
+    if (mask && this._generateMask) {
+      maskKey = Buffer.alloc(4);
+      this._generateMask(maskKey);
+    }
+
+    this._socket._sendFrame(
+      data,
+      opcode,
+      fin,
+      rsv1,
+      compress,
+      !!mask,
+      maskKey,
+      cb
+    );
+  }
+}
+
+/**
+ * Reports a blob that could not be read, as ws's `Sender` does: the queued
+ * callbacks get the error and the sender's `onerror` handler runs.
+ *
+ * @param {NativeSender} sender The sender
+ * @param {Error} err The error
+ * @param {Function} [cb] The callback of the failed frame
+ * @private
+ */
+function failBlob(sender, err, cb) {
+  if (cb) cb(err);
+
+  const queue = sender._queue;
+
+  sender._queue = [];
+  for (const params of queue) {
+    if (params[6]) params[6](err);
+  }
+
+  sender.onerror(err);
+}
+
+module.exports = {
+  adopt,
+  canAdopt,
+  NativeReceiver,
+  NativeSender,
+  NativeSocket,
+  transportOptions,
+  wantsNative
+};

@@ -1,0 +1,649 @@
+//! One adopted connection: a task on the shared runtime that reads, parses, validates and
+//! inflates what the peer sends, and deflates, frames, masks and writes what JS sends. Every
+//! outcome becomes an [`Event`] on the environment's [`Hub`].
+//!
+//! The socket lifecycle mirrors a Node `net.Socket` (which the JS facade stands in for):
+//! `End` when the peer's FIN arrives, `Finish` once our side is shut down after everything
+//! queued was written, an `Io` error then teardown on a read or write failure, and `Closed`
+//! (the descriptor dropped) when both sides are done or `destroy()` was called.
+
+use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+use std::io::{self, IoSlice};
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+
+use super::queue::{Event, EventBody, Hub, Shared, BACKLOG_HIGH_WATER_MARK};
+use super::runtime;
+use crate::protocol::deflate::{DeflateConfig, Deflater, InflateConfig, Inflater};
+use crate::protocol::frame::{self, OPCODE_CLOSE, OPCODE_PONG};
+use crate::protocol::receiver::{Event as Parsed, Receiver, ReceiverConfig};
+
+/// Bytes asked of the kernel per read (ws reads 64 KiB chunks too, Node's default).
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A batch of queued writes stops growing at this many bytes, so writing starts early.
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// At most this many buffers per `writev` (well under `IOV_MAX`).
+const MAX_IOVECS: usize = 64;
+
+/// How a connection behaves, from the negotiated handshake and the WebSocket options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnConfig {
+    /// The parser's options (role, limits, whether RSV1 is allowed).
+    pub receiver: ReceiverConfig,
+    /// permessage-deflate for the peer's messages, when negotiated.
+    pub inflate: Option<InflateConfig>,
+    /// permessage-deflate for ours, when negotiated.
+    pub deflate: Option<DeflateConfig>,
+    /// Answer pings in Rust (ws's `autoPong`); the `Ping` event is still queued.
+    pub auto_pong: bool,
+}
+
+/// The masking key of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mask {
+    /// Unmasked (server to client).
+    None,
+    /// A fresh key from the connection's generator (RFC 6455 §5.3).
+    Random,
+    /// A key JS chose (ws's `generateMask` option).
+    Key([u8; 4]),
+}
+
+/// A write JS asked for. Each one is counted in a later `Written` event.
+#[derive(Debug)]
+pub enum Command {
+    /// A frame to deflate (if `compress`), frame and write.
+    Frame {
+        /// The payload.
+        data: Bytes,
+        /// The opcode (0 for a continuation).
+        opcode: u8,
+        /// Last fragment of the message.
+        fin: bool,
+        /// RSV1 (set on the first frame of a compressed message).
+        rsv1: bool,
+        /// Deflate the payload (every fragment of a compressed message).
+        compress: bool,
+        /// The masking key.
+        mask: Mask,
+    },
+    /// Raw bytes (`ws._socket.write()`).
+    Raw(Bytes),
+    /// Shut down our side once everything before it is written (`socket.end()`).
+    End,
+}
+
+/// What the writer receives: JS's commands and the reader's automatic pongs.
+#[derive(Debug)]
+enum Item {
+    Js(Command),
+    AutoPong(Bytes),
+}
+
+/// The JS thread's handle on a connection task.
+#[derive(Debug)]
+pub struct Handle {
+    tx: UnboundedSender<Item>,
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    /// Queues a write; false once the connection is gone.
+    pub fn command(&self, command: Command) -> bool {
+        !self.shared.destroyed.load(Ordering::Acquire) && self.tx.send(Item::Js(command)).is_ok()
+    }
+
+    /// Stops reading (TCP backpressure then reaches the peer).
+    pub fn pause(&self) {
+        self.shared.paused.store(true, Ordering::Release);
+    }
+
+    /// Restarts reading.
+    pub fn resume(&self) {
+        self.shared.paused.store(false, Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+
+    /// Drops the socket now (`socket.destroy()`); `Closed` follows.
+    pub fn destroy(&self) {
+        self.shared.destroyed.store(true, Ordering::Release);
+        self.shared.kill.notify_one();
+    }
+}
+
+/// A socket split for the two halves of the task.
+type Halves = (Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>);
+
+/// Duplicates `fd` and registers the copy with the runtime, so that the caller can close its
+/// own descriptor without closing the connection (RESEARCH.md §3c).
+fn duplicate(fd: RawFd, unix: bool) -> io::Result<Halves> {
+    if fd < 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "invalid file descriptor"));
+    }
+    // SAFETY: the caller (the JS thread, synchronously) holds `fd` open for this call; the
+    // borrow ends with the `dup()`.
+    let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
+    let rt = runtime().map_err(io::Error::other)?;
+    let _context = rt.enter();
+    if unix {
+        let stream = std::os::unix::net::UnixStream::from(owned);
+        stream.set_nonblocking(true)?;
+        let (read, write) = tokio::net::UnixStream::from_std(stream)?.into_split();
+        Ok((Box::new(read), Box::new(write)))
+    } else {
+        let stream = std::net::TcpStream::from(owned);
+        stream.set_nonblocking(true)?;
+        // ws calls `socket.setNoDelay()` on every connection.
+        stream.set_nodelay(true)?;
+        let (read, write) = tokio::net::TcpStream::from_std(stream)?.into_split();
+        Ok((Box::new(read), Box::new(write)))
+    }
+}
+
+/// Takes over the connection behind `fd` (a TCP socket, or a Unix one when `unix`) as
+/// connection `id`: `head` is parsed before anything read from the socket, and `preamble`
+/// (the server's 101 response) is written before any frame.
+pub fn adopt(
+    hub: Arc<Hub>,
+    id: u32,
+    fd: RawFd,
+    unix: bool,
+    head: Vec<u8>,
+    preamble: Vec<u8>,
+    config: ConnConfig,
+) -> io::Result<Handle> {
+    let (read, write) = duplicate(fd, unix)?;
+    let rt = runtime().map_err(io::Error::other)?;
+    let shared = Arc::new(Shared::default());
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = Task { hub, id, shared: Arc::clone(&shared), config };
+    rt.spawn(task.run(read, write, tx.clone(), rx, head, preamble));
+    Ok(Handle { tx, shared })
+}
+
+/// The per-connection state both halves share.
+struct Task {
+    hub: Arc<Hub>,
+    id: u32,
+    shared: Arc<Shared>,
+    config: ConnConfig,
+}
+
+impl Task {
+    /// Runs the connection to its end, then queues `Closed`.
+    async fn run(
+        self,
+        read: Box<dyn AsyncRead + Send + Unpin>,
+        write: Box<dyn AsyncWrite + Send + Unpin>,
+        tx: UnboundedSender<Item>,
+        rx: UnboundedReceiver<Item>,
+        head: Vec<u8>,
+        preamble: Vec<u8>,
+    ) {
+        {
+            let reading = self.read_loop(read, tx, head);
+            let writing = self.write_loop(write, rx, preamble);
+            tokio::select! {
+                _ = async { tokio::join!(reading, writing) } => {}
+                () = self.shared.kill.notified() => {}
+            }
+        }
+        self.shared.destroyed.store(true, Ordering::Release);
+        self.hub.push(Event::new(self.id, EventBody::Closed));
+    }
+
+    /// Queues an event.
+    fn emit(&self, body: EventBody) {
+        self.hub.push(Event::new(self.id, body));
+    }
+
+    /// Queues a socket error and tears the connection down, as Node does after `'error'`.
+    fn fail(&self, err: &io::Error, syscall: &'static str) {
+        self.emit(EventBody::Io {
+            code: error_code(err).to_owned(),
+            message: err.to_string(),
+            syscall,
+        });
+        self.shared.kill.notify_one();
+    }
+
+    /// Reads until EOF or an error, pausing while JS asked so or is behind.
+    async fn read_loop(
+        &self,
+        mut read: Box<dyn AsyncRead + Send + Unpin>,
+        tx: UnboundedSender<Item>,
+        head: Vec<u8>,
+    ) {
+        let mut parser = Parser {
+            receiver: Receiver::new(self.config.receiver),
+            inflater: None,
+            done: false,
+            close_received: false,
+            tx,
+        };
+        parser.feed(self, &head);
+        let mut buf = vec![0; READ_CHUNK];
+        loop {
+            while self.shared.paused.load(Ordering::Acquire)
+                || self.shared.backlog.load(Ordering::Acquire) >= BACKLOG_HIGH_WATER_MARK
+            {
+                self.shared.wake.notified().await;
+            }
+            match read.read(&mut buf).await {
+                Ok(0) => {
+                    self.emit(EventBody::End);
+                    return;
+                }
+                Ok(n) => parser.feed(self, &buf[..n]),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    self.fail(&err, "read");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes what JS queues, a batch per `writev`, until `End` or an error.
+    async fn write_loop(
+        &self,
+        mut write: Box<dyn AsyncWrite + Send + Unpin>,
+        mut rx: UnboundedReceiver<Item>,
+        preamble: Vec<u8>,
+    ) {
+        let mut framer = Framer {
+            deflater: None,
+            config: self.config.deflate,
+            is_client: !self.config.receiver.is_server,
+            keys: MaskKeys::new(),
+            close_sent: false,
+        };
+        let mut out = VecDeque::new();
+        if !preamble.is_empty() {
+            out.push_back(Bytes::from(preamble));
+        }
+        loop {
+            let mut written = 0u32;
+            let mut end = false;
+            let mut batch_bytes = out.iter().map(Bytes::len).sum::<usize>();
+            if out.is_empty() {
+                let Some(item) = rx.recv().await else { return };
+                batch_bytes += framer.apply(item, &mut out, &mut written, &mut end);
+            }
+            while !end && batch_bytes < MAX_BATCH_BYTES {
+                let Ok(item) = rx.try_recv() else { break };
+                batch_bytes += framer.apply(item, &mut out, &mut written, &mut end);
+            }
+            if let Err(err) = write_all(&mut write, &mut out).await {
+                self.fail(&err, "write");
+                return;
+            }
+            if written > 0 {
+                self.emit(EventBody::Written(written));
+            }
+            if end {
+                match write.shutdown().await {
+                    Ok(()) => self.emit(EventBody::Finish),
+                    Err(err) => self.fail(&err, "shutdown"),
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// The reading half's protocol state.
+struct Parser {
+    receiver: Receiver,
+    /// Created on the first compressed message (zlib state is not free: RESEARCH.md §3f).
+    inflater: Option<Inflater>,
+    /// A protocol error was reported: the rest of the input is read and dropped, as ws keeps
+    /// the socket flowing after a receiver error.
+    done: bool,
+    /// The peer's close frame arrived: no more automatic pongs.
+    close_received: bool,
+    tx: UnboundedSender<Item>,
+}
+
+impl Parser {
+    /// Parses a chunk and queues what it completes.
+    fn feed(&mut self, task: &Task, chunk: &[u8]) {
+        if self.done || chunk.is_empty() {
+            return;
+        }
+        if let Err(err) = self.receiver.push(chunk) {
+            self.done = true;
+            task.emit(EventBody::Protocol(err));
+            return;
+        }
+        while let Some(outcome) = self.receiver.next() {
+            let parsed = match outcome {
+                Ok(parsed) => parsed,
+                Err(err) => {
+                    self.done = true;
+                    task.emit(EventBody::Protocol(err));
+                    return;
+                }
+            };
+            match parsed {
+                Parsed::Message { binary, data } => {
+                    let cost = data.iter().map(Bytes::len).sum();
+                    let body = EventBody::Message { binary, data };
+                    task.hub.push(Event::with_cost(task.id, body, &task.shared, cost));
+                }
+                Parsed::Ping(data) => {
+                    if task.config.auto_pong && !self.close_received {
+                        // The writer may be gone already; then nobody needs the pong.
+                        let _ = self.tx.send(Item::AutoPong(data.clone()));
+                    }
+                    task.emit(EventBody::Ping(data));
+                }
+                Parsed::Pong(data) => task.emit(EventBody::Pong(data)),
+                Parsed::Close { code, reason } => {
+                    self.close_received = true;
+                    task.emit(EventBody::Close { code, reason });
+                }
+                Parsed::Inflate { data, fin } => {
+                    let config = task.config.inflate.unwrap_or_default();
+                    let inflater = self.inflater.get_or_insert_with(|| Inflater::new(config));
+                    match inflater.decompress(&data, fin) {
+                        Ok(out) => self.receiver.push_inflated(Bytes::from(out), fin),
+                        Err(err) => {
+                            self.done = true;
+                            task.emit(EventBody::Inflate(err));
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The writing half's protocol state.
+struct Framer {
+    /// Created on the first compressed message.
+    deflater: Option<Deflater>,
+    config: Option<DeflateConfig>,
+    is_client: bool,
+    keys: MaskKeys,
+    /// Our close frame is queued: later frames are dropped (RFC 6455 §5.5.1).
+    close_sent: bool,
+}
+
+impl Framer {
+    /// Turns an item into buffers to write; returns their size.
+    fn apply(
+        &mut self,
+        item: Item,
+        out: &mut VecDeque<Bytes>,
+        written: &mut u32,
+        end: &mut bool,
+    ) -> usize {
+        let before = out.len();
+        match item {
+            Item::Js(Command::Frame { data, opcode, fin, rsv1, compress, mask }) => {
+                *written += 1;
+                if !self.close_sent && !*end {
+                    self.frame(data, opcode, fin, rsv1, compress, mask, out);
+                }
+            }
+            Item::Js(Command::Raw(data)) => {
+                *written += 1;
+                if !*end {
+                    out.push_back(data);
+                }
+            }
+            Item::Js(Command::End) => *end = true,
+            Item::AutoPong(data) => {
+                if !self.close_sent && !*end {
+                    let mask = if self.is_client { Mask::Random } else { Mask::None };
+                    self.frame(data, OPCODE_PONG, true, false, false, mask, out);
+                }
+            }
+        }
+        out.iter().skip(before).map(Bytes::len).sum()
+    }
+
+    /// Encodes one frame into `out`: one buffer when masked (copied and masked in one
+    /// pass), else the header and the payload as two (no copy).
+    #[allow(clippy::too_many_arguments)]
+    fn frame(
+        &mut self,
+        data: Bytes,
+        opcode: u8,
+        fin: bool,
+        rsv1: bool,
+        compress: bool,
+        mask: Mask,
+        out: &mut VecDeque<Bytes>,
+    ) {
+        let payload = match (compress, self.config) {
+            (true, Some(config)) => {
+                let deflater = self.deflater.get_or_insert_with(|| Deflater::new(config));
+                match deflater.compress(&data, fin) {
+                    Ok(compressed) => Bytes::from(compressed),
+                    // zlib only fails on an inconsistent stream (see `DeflateError`); the
+                    // frame then goes out uncompressed rather than corrupt.
+                    Err(_) => data,
+                }
+            }
+            _ => data,
+        };
+        if opcode == OPCODE_CLOSE {
+            self.close_sent = true;
+        }
+        let key = match mask {
+            Mask::None => None,
+            Mask::Random => Some(self.keys.next_key()),
+            Mask::Key(key) => Some(key),
+        };
+        if key.is_some() {
+            out.push_back(Bytes::from(frame::encode_frame(&payload, opcode, fin, rsv1, key)));
+        } else {
+            let header = frame::encode_header(payload.len() as u64, opcode, fin, rsv1, None);
+            out.push_back(Bytes::from(header));
+            if !payload.is_empty() {
+                out.push_back(payload);
+            }
+        }
+    }
+}
+
+/// Masking keys: SipHash, keyed from the OS's entropy by `RandomState`, over a counter. The
+/// keys are unpredictable to anyone who does not know that key, which is what RFC 6455 §5.3
+/// asks (the crate has no CSPRNG dependency).
+struct MaskKeys {
+    state: RandomState,
+    counter: u64,
+    spare: Option<[u8; 4]>,
+}
+
+impl MaskKeys {
+    fn new() -> Self {
+        Self { state: RandomState::new(), counter: 0, spare: None }
+    }
+
+    /// The next 4-byte key (two per hash).
+    fn next_key(&mut self) -> [u8; 4] {
+        if let Some(key) = self.spare.take() {
+            return key;
+        }
+        self.counter = self.counter.wrapping_add(1);
+        let bits = self.state.hash_one(self.counter).to_le_bytes();
+        self.spare = Some([bits[4], bits[5], bits[6], bits[7]]);
+        [bits[0], bits[1], bits[2], bits[3]]
+    }
+}
+
+/// Writes every buffer of `out`, coalescing them with `writev`.
+async fn write_all<W: AsyncWrite + Unpin + ?Sized>(
+    write: &mut W,
+    out: &mut VecDeque<Bytes>,
+) -> io::Result<()> {
+    while !out.is_empty() {
+        let n = {
+            let slices: Vec<IoSlice<'_>> =
+                out.iter().take(MAX_IOVECS).map(|buf| IoSlice::new(buf)).collect();
+            write.write_vectored(&slices).await?
+        };
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let mut left = n;
+        while left > 0 {
+            let Some(front) = out.front_mut() else { break };
+            if front.len() <= left {
+                left -= front.len();
+                out.pop_front();
+            } else {
+                front.advance(left);
+                left = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Node's code for an I/O error (`err.code` of a `net.Socket` error).
+fn error_code(err: &io::Error) -> &'static str {
+    match err.kind() {
+        io::ErrorKind::ConnectionReset => "ECONNRESET",
+        io::ErrorKind::BrokenPipe => "EPIPE",
+        io::ErrorKind::ConnectionAborted => "ECONNABORTED",
+        io::ErrorKind::TimedOut => "ETIMEDOUT",
+        io::ErrorKind::NotConnected => "ENOTCONN",
+        io::ErrorKind::WriteZero => "EPIPE",
+        _ => "EIO",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// A hub whose events the test can collect.
+    fn hub() -> Arc<Hub> {
+        Arc::new(Hub::new(Box::new(|| {})))
+    }
+
+    /// Drains until `done` says so or 5 s pass.
+    fn collect(hub: &Hub, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+        let start = Instant::now();
+        let mut all = Vec::new();
+        while start.elapsed() < Duration::from_secs(5) {
+            all.extend(hub.drain());
+            if done(&all) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        all
+    }
+
+    fn pair() -> (std::net::TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, server)
+    }
+
+    #[test]
+    fn an_adopted_server_socket_echoes_a_masked_message_and_closes() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let config = ConnConfig {
+            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
+            auto_pong: true,
+            ..ConnConfig::default()
+        };
+        // The head holds a masked text frame "hi"; the 101 response goes first.
+        let head = frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]));
+        let handle =
+            adopt(Arc::clone(&hub), 7, server.as_raw_fd(), false, head, b"HTTP".to_vec(), config)
+                .unwrap();
+        drop(server);
+        client.write_all(&frame::encode_frame(b"", 9, true, false, Some([0; 4]))).unwrap();
+        let events = collect(&hub, |e| e.len() >= 2);
+        assert!(matches!(&events[0].body, EventBody::Message { binary: false, data } if data[0] == "hi"));
+        assert!(matches!(&events[1].body, EventBody::Ping(_)));
+        let command = Command::Frame {
+            data: Bytes::from_static(b"hi"),
+            opcode: 1,
+            fin: true,
+            rsv1: false,
+            compress: false,
+            mask: Mask::None,
+        };
+        assert!(handle.command(command));
+        assert!(handle.command(Command::End));
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        // 101 preamble, the automatic pong, then the echo.
+        assert_eq!(got, b"HTTP\x8a\x00\x81\x02hi");
+        drop(client);
+        let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        let kinds: Vec<_> = events.iter().map(|e| std::mem::discriminant(&e.body)).collect();
+        assert!(kinds.contains(&std::mem::discriminant(&EventBody::Written(0))));
+        assert!(kinds.contains(&std::mem::discriminant(&EventBody::Finish)));
+        assert!(kinds.contains(&std::mem::discriminant(&EventBody::End)));
+    }
+
+    #[test]
+    fn destroy_closes_the_connection() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let handle =
+            adopt(Arc::clone(&hub), 1, server.as_raw_fd(), false, vec![], vec![], ConnConfig::default())
+                .unwrap();
+        drop(server);
+        handle.destroy();
+        let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        assert!(events.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        let mut got = Vec::new();
+        let _ = client.read_to_end(&mut got);
+        assert!(got.is_empty());
+        assert!(!handle.command(Command::End));
+    }
+
+    #[test]
+    fn a_protocol_error_is_reported_once() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let config = ConnConfig {
+            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
+            ..ConnConfig::default()
+        };
+        let _handle =
+            adopt(Arc::clone(&hub), 1, server.as_raw_fd(), false, vec![], vec![], config).unwrap();
+        drop(server);
+        // Unmasked frame to a server: "MASK must be set".
+        client.write_all(&[0x81, 0x00, 0x81, 0x00]).unwrap();
+        let events = Mutex::new(collect(&hub, |e| !e.is_empty()));
+        let events = events.lock().unwrap();
+        assert!(matches!(events[0].body, EventBody::Protocol(err) if err.code() == "WS_ERR_EXPECTED_MASK"));
+        assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn mask_keys_differ() {
+        let mut keys = MaskKeys::new();
+        let a = keys.next_key();
+        let b = keys.next_key();
+        let c = keys.next_key();
+        assert!(a != b || b != c);
+    }
+}

@@ -1,0 +1,45 @@
+//! The Rust-owned transport: a process-wide tokio runtime, one task per adopted connection
+//! and one event queue per JS environment. Knows the protocol core, not napi: the bindings
+//! (`src/bindings/transport.rs`) hand it file descriptors and commands and drain its events.
+//!
+//! Why a single runtime that is never shut down: napi-rs/napi-rs#3443 (a runtime torn down
+//! with the last environment while its threads still run addon code). See RESEARCH.md §3e.
+
+pub mod connection;
+pub mod queue;
+
+use std::sync::OnceLock;
+
+use tokio::runtime::{Builder, Runtime};
+
+/// The runtime, or why it could not be built.
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+/// The process-wide runtime, created on first use with one worker per CPU (at most 4: the
+/// work per byte is small, and the JS thread needs a core of its own).
+pub fn runtime() -> Result<&'static Runtime, String> {
+    let built = RUNTIME.get_or_init(|| {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+        Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("ws-rs-io")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|err| err.to_string())
+    });
+    built.as_ref().map_err(Clone::clone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_is_built_once_and_shared() {
+        let first = runtime().map(|rt| rt as *const Runtime);
+        let second = runtime().map(|rt| rt as *const Runtime);
+        assert_eq!(first, second);
+        assert!(first.is_ok());
+    }
+}

@@ -1,0 +1,187 @@
+//! The event queue of one JS environment: every connection task pushes its events here, and
+//! the first push into an empty queue rings the doorbell once. The JS thread then drains the
+//! whole queue in one call, so under load there is one thread hop per batch, not per message
+//! (RESEARCH.md §3a).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::protocol::deflate::InflateError;
+use crate::protocol::error::ProtocolError;
+
+/// State a connection shares between its task and the JS thread.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// `pause()` was called: the task stops reading.
+    pub paused: AtomicBool,
+    /// Payload bytes pushed to the queue and not drained by JS yet.
+    pub backlog: AtomicUsize,
+    /// Wakes the reader after `resume()` or a drain that brought the backlog down.
+    pub wake: Notify,
+    /// `destroy()` was called.
+    pub destroyed: AtomicBool,
+    /// Wakes the task so that it drops the socket.
+    pub kill: Notify,
+}
+
+/// The reader stops reading while this many payload bytes wait for JS.
+pub const BACKLOG_HIGH_WATER_MARK: usize = 4 * 1024 * 1024;
+
+/// What happened on a connection.
+#[derive(Debug)]
+pub enum EventBody {
+    /// A complete data message: its fragments (inflated when it was compressed).
+    Message {
+        /// Opcode 2 rather than 1.
+        binary: bool,
+        /// The non-empty fragments, in order.
+        data: Vec<Bytes>,
+    },
+    /// A ping (already answered when auto-pong is on).
+    Ping(Bytes),
+    /// A pong.
+    Pong(Bytes),
+    /// The peer's close frame, code and reason validated.
+    Close {
+        /// 1005 when the frame had no payload.
+        code: u16,
+        /// The reason.
+        reason: Bytes,
+    },
+    /// The peer broke the protocol; nothing more is parsed.
+    Protocol(ProtocolError),
+    /// A compressed message could not be inflated; nothing more is parsed.
+    Inflate(InflateError),
+    /// This many writes JS asked for reached the kernel, in order.
+    Written(u32),
+    /// The peer ended its side (EOF).
+    End,
+    /// Our side was ended (`shutdown(SHUT_WR)` done) after everything queued was written.
+    Finish,
+    /// A socket error (read or write): the connection is torn down next.
+    Io {
+        /// Node's code for it, e.g. `ECONNRESET`, `EPIPE`.
+        code: String,
+        /// The OS's message.
+        message: String,
+        /// `read` or `write`.
+        syscall: &'static str,
+    },
+    /// The descriptor is closed; the last event of the connection.
+    Closed,
+}
+
+/// An event of connection `id`.
+#[derive(Debug)]
+pub struct Event {
+    /// The connection.
+    pub id: u32,
+    /// What happened.
+    pub body: EventBody,
+    /// Backlog bytes this event accounts for, returned to `shared` when it is drained.
+    cost: usize,
+    shared: Option<Arc<Shared>>,
+}
+
+impl Event {
+    /// An event that holds no backlog.
+    pub fn new(id: u32, body: EventBody) -> Self {
+        Self { id, body, cost: 0, shared: None }
+    }
+
+    /// An event whose payload counts towards the connection's backlog until drained.
+    pub fn with_cost(id: u32, body: EventBody, shared: &Arc<Shared>, cost: usize) -> Self {
+        shared.backlog.fetch_add(cost, Ordering::AcqRel);
+        Self { id, body, cost, shared: Some(Arc::clone(shared)) }
+    }
+}
+
+/// The event queue and doorbell of one JS environment.
+pub struct Hub {
+    events: Mutex<Vec<Event>>,
+    bell: Box<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// A queue that calls `bell` whenever it goes from empty to non-empty.
+    pub fn new(bell: Box<dyn Fn() + Send + Sync>) -> Self {
+        Self { events: Mutex::new(Vec::new()), bell }
+    }
+
+    /// Queues an event, ringing the doorbell if the queue was empty.
+    pub fn push(&self, event: Event) {
+        let was_empty = {
+            let mut events = match self.events.lock() {
+                Ok(events) => events,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            events.push(event);
+            events.len() == 1
+        };
+        if was_empty {
+            (self.bell)();
+        }
+    }
+
+    /// Takes every queued event and gives the readers their backlog back.
+    pub fn drain(&self) -> Vec<Event> {
+        let events = {
+            let mut events = match self.events.lock() {
+                Ok(events) => events,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            std::mem::take(&mut *events)
+        };
+        for event in &events {
+            if let Some(shared) = &event.shared {
+                let before = shared.backlog.fetch_sub(event.cost, Ordering::AcqRel);
+                if before >= BACKLOG_HIGH_WATER_MARK
+                    && before - event.cost < BACKLOG_HIGH_WATER_MARK
+                {
+                    shared.wake.notify_one();
+                }
+            }
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    #[test]
+    fn the_doorbell_rings_once_per_batch() {
+        let rings = Arc::new(AtomicU32::new(0));
+        let counter = Arc::clone(&rings);
+        let hub = Hub::new(Box::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
+        hub.push(Event::new(1, EventBody::End));
+        hub.push(Event::new(2, EventBody::End));
+        assert_eq!(rings.load(Ordering::SeqCst), 1);
+        assert_eq!(hub.drain().len(), 2);
+        hub.push(Event::new(1, EventBody::Closed));
+        assert_eq!(rings.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn draining_returns_the_backlog() {
+        let hub = Hub::new(Box::new(|| {}));
+        let shared = Arc::new(Shared::default());
+        hub.push(Event::with_cost(1, EventBody::Ping(Bytes::new()), &shared, 10));
+        assert_eq!(shared.backlog.load(Ordering::SeqCst), 10);
+        hub.drain();
+        assert_eq!(shared.backlog.load(Ordering::SeqCst), 0);
+    }
+}
