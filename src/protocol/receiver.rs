@@ -117,6 +117,9 @@ pub struct Receiver {
     masked: bool,
     mask: [u8; 4],
     payload_length: u64,
+    /// Payload bytes of the current text frame already fed to the UTF-8 validator while the
+    /// frame was still arriving (Autobahn 6.4.x: fail fast within a frame, too).
+    frame_validated: usize,
 
     // The current data message.
     /// Its first frame had RSV1 set.
@@ -151,6 +154,7 @@ impl Receiver {
             masked: false,
             mask: [0; 4],
             payload_length: 0,
+            frame_validated: 0,
             compressed: false,
             fragmented: 0,
             total_payload_length: 0,
@@ -350,6 +354,7 @@ impl Receiver {
         let data = if self.payload_length > 0 {
             let Ok(len) = usize::try_from(self.payload_length) else { return Ok(Step::NeedMore) };
             if self.buffered_bytes < len {
+                self.check_partial_text()?;
                 return Ok(Step::NeedMore);
             }
             let mut data = self.consume(len);
@@ -378,11 +383,45 @@ impl Receiver {
             return Ok(Step::Emit(Event::Inflate { data, fin: self.fin }));
         }
 
+        let validated = std::mem::take(&mut self.frame_validated);
         if !data.is_empty() {
-            self.check_text(&data)?;
+            self.check_text(data.get(validated..).unwrap_or_default(), validated > 0)?;
             self.fragments.push(data);
         }
         self.data_message()
+    }
+
+    /// Validates the part of an uncompressed text frame that has arrived so far, so that a
+    /// frame whose first bytes already cannot be UTF-8 fails before the rest of it arrives
+    /// (RFC 6455 §8.1 "fail fast"; ws waits for the whole message here).
+    fn check_partial_text(&mut self) -> Result<(), ProtocolError> {
+        if self.opcode != OPCODE_TEXT
+            || self.compressed
+            || self.config.skip_utf8_validation
+            || self.buffered_bytes <= self.frame_validated
+        {
+            return Ok(());
+        }
+        // Every buffered byte belongs to this frame: the frame is longer than the buffer.
+        let mut fresh = Vec::with_capacity(self.buffered_bytes - self.frame_validated);
+        let mut skip = self.frame_validated;
+        for chunk in &self.buffers {
+            if skip >= chunk.len() {
+                skip -= chunk.len();
+                continue;
+            }
+            fresh.extend_from_slice(&chunk[skip..]);
+            skip = 0;
+        }
+        if self.masked {
+            mask::unmask_from(&mut fresh, self.mask, self.frame_validated);
+        }
+        self.frame_validated = self.buffered_bytes;
+        if self.utf8.feed(&fresh) {
+            Ok(())
+        } else {
+            Err(ProtocolError::InvalidUtf8)
+        }
     }
 
     /// ws's `decompress()` callback: count the inflated bytes against `max_payload`.
@@ -393,18 +432,19 @@ impl Receiver {
             if max > 0 && self.message_length > max {
                 return Err(ProtocolError::MaxPayloadExceeded);
             }
-            self.check_text(&data)?;
+            self.check_text(&data, false)?;
             self.fragments.push(data);
         }
         self.data_message()
     }
 
     /// Validates the next non-empty piece of a text message (RFC 6455 §8.1), failing fast.
-    fn check_text(&mut self, data: &[u8]) -> Result<(), ProtocolError> {
+    /// `continued` says the validator already holds the start of this frame.
+    fn check_text(&mut self, data: &[u8], continued: bool) -> Result<(), ProtocolError> {
         if self.opcode != OPCODE_TEXT || self.config.skip_utf8_validation {
             return Ok(());
         }
-        let valid = if self.fin && self.fragments.is_empty() {
+        let valid = if self.fin && self.fragments.is_empty() && !continued {
             // The whole message in one piece: no state to carry.
             utf8::is_valid(data)
         } else {
@@ -869,6 +909,27 @@ mod tests {
     #[test]
     fn rejects_invalid_utf8_in_a_text_frame() {
         assert_eq!(error_of(client(), &hex("8104cebae1bd")), ProtocolError::InvalidUtf8);
+    }
+
+    #[test]
+    fn rejects_invalid_utf8_before_the_rest_of_the_frame_arrives() {
+        // Autobahn 6.4.3/6.4.4: a 10-byte text frame whose first bytes already cannot be
+        // UTF-8 fails at once, masked or not.
+        let frame = encode_frame(b"\xce\xba\xffrest-of", OPCODE_TEXT, true, false, None);
+        let mut receiver = Receiver::new(client());
+        assert_eq!(receiver.push(&frame[..5]), Ok(()));
+        assert_eq!(receiver.next(), Some(Err(ProtocolError::InvalidUtf8)));
+
+        let frame = encode_frame(b"\xce\xba\xffrest-of", OPCODE_TEXT, true, false, Some(KEY));
+        let mut receiver = Receiver::new(server());
+        for byte in &frame[..9] {
+            assert_eq!(receiver.push(std::slice::from_ref(byte)), Ok(()));
+            if let Some(out) = receiver.next() {
+                assert_eq!(out, Err(ProtocolError::InvalidUtf8));
+                return;
+            }
+        }
+        panic!("the invalid byte was not reported before the frame completed");
     }
 
     #[test]
