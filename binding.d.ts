@@ -293,6 +293,9 @@ export interface TransportInflateOptions {
  */
 export declare function transportInit(callback: Doorbell): void
 
+/** Parses `data` as if it had been read from the connection (`socket.push()`). */
+export declare function transportInject(id: number, data: Buffer): boolean
+
 /**
  * Options of `transportAdopt()`: the WebSocket's receiver options and the negotiated
  * extension.
@@ -316,6 +319,9 @@ export interface TransportOptions {
   inflate?: TransportInflateOptions
 }
 
+/** Closes the connection now with a TCP RST (`socket.resetAndDestroy()`). */
+export declare function transportReset(id: number): boolean
+
 /**
  * Queues a frame: `data` is deflated when `compress`, masked with `maskKey` (4 bytes) or a
  * fresh key when `mask`. Returns false when the connection is gone.
@@ -324,6 +330,12 @@ export declare function transportSend(id: number, data: Buffer, opcode: number, 
 
 /** Stops (`paused`) or restarts reading. */
 export declare function transportSetPaused(id: number, paused: boolean): boolean
+
+/** Turns on or off data events (copies of the chunks read, for `'data'` listeners). */
+export declare function transportTap(id: number, on: boolean): boolean
+
+/** Lets the writer start (a connection starts corked: see `Handle::uncork`). */
+export declare function transportUncork(id: number): boolean
 
 /** Queues raw bytes (`ws._socket.write()`). */
 export declare function transportWrite(id: number, data: Buffer): boolean

@@ -32,11 +32,13 @@ const KIND_END = 7;
 const KIND_FINISH = 8;
 const KIND_IO_ERROR = 9;
 const KIND_CLOSED = 10;
+const KIND_DATA = 11;
 
 const sockets = new Map();
 let initialized = false;
 let keepAlive = null;
 let liveRefs = 0;
+let undelivered = null;
 
 /**
  * Tells whether the native transport is asked for.
@@ -46,9 +48,20 @@ let liveRefs = 0;
  * @public
  */
 function wantsNative(option) {
+  return resolveTransport(option) === 'native';
+}
+
+/**
+ * Resolves the transport: the option, else `WS_RS_TRANSPORT`, else `'node'`.
+ *
+ * @param {String} [option] The `transport` option (`'native'` or `'node'`)
+ * @return {String} `'native'` or `'node'`
+ * @public
+ */
+function resolveTransport(option) {
   const transport = option !== undefined ? option : process.env.WS_RS_TRANSPORT;
 
-  return transport === 'native';
+  return transport === 'native' ? 'native' : 'node';
 }
 
 /**
@@ -104,34 +117,34 @@ function adjustRefs(delta) {
 }
 
 /**
- * Rethrows an exception of a listener outside the doorbell, so that it
- * surfaces as an uncaught exception as it does with the Node transport.
- *
- * @param {Error} err The exception
- * @private
- */
-function rethrow(err) {
-  throw err;
-}
-
-/**
  * The doorbell: drains every queued event and routes each to its socket.
+ *
+ * An exception thrown by a listener propagates at once (it becomes an
+ * uncaught exception, as with the Node transport); the rest of the batch is
+ * delivered on the next tick.
  *
  * @private
  */
 function onDoorbell() {
-  const events = native.transportDrain();
+  let events = native.transportDrain();
+
+  if (undelivered !== null) {
+    events = undelivered.concat(events);
+    undelivered = null;
+  }
 
   for (let i = 0; i < events.length; i++) {
-    const event = events[i];
-    const socket = sockets.get(event.id);
+    const socket = sockets.get(events[i].id);
 
     if (socket === undefined) continue;
 
     try {
-      socket._onEvent(event);
+      socket._onEvent(events[i]);
     } catch (err) {
-      process.nextTick(rethrow, err);
+      if (i + 1 < events.length) undelivered = events.slice(i + 1);
+      process.nextTick(onDoorbell);
+      process.nextTick(flushSocket, socket);
+      throw err;
     }
   }
 }
@@ -187,13 +200,48 @@ function adopt(socket, head, preamble, options) {
     return null;
   }
 
-  socket.destroy();
+  //
+  // The Node socket lets go of its descriptor on the next tick (reading is
+  // stopped already): until then it still looks upgraded to a second
+  // `handleUpgrade()` call with the same socket, which must throw as in ws.
+  //
+  if (socket._handle && typeof socket._handle.readStop === 'function') {
+    socket._handle.readStop();
+  }
+  process.nextTick(destroyAdopted, socket);
+  process.nextTick(uncork, id);
 
   const facade = new NativeSocket(id, info);
 
   sockets.set(id, facade);
   adjustRefs(1);
+
+  //
+  // Rust parsed `head` already: deliver its events on the next tick, as ws
+  // parses it, rather than on the next doorbell.
+  //
+  process.nextTick(onDoorbell);
   return facade;
+}
+
+/**
+ * Lets Rust write what was queued in the tick of the adoption, in one go.
+ *
+ * @param {Number} id The connection id
+ * @private
+ */
+function uncork(id) {
+  native.transportUncork(id);
+}
+
+/**
+ * Destroys a Node socket whose descriptor Rust duplicated.
+ *
+ * @param {net.Socket} socket The socket
+ * @private
+ */
+function destroyAdopted(socket) {
+  socket.destroy();
 }
 
 /**
@@ -272,6 +320,7 @@ class NativeSocket extends EventEmitter {
     this._id = id;
     this._eventQueue = [];
     this._deferred = false;
+    this._closing = false;
     this._paused = false;
     this._refed = true;
     this._closed = false;
@@ -300,6 +349,14 @@ class NativeSocket extends EventEmitter {
     this.remoteAddress = info.remoteAddress;
     this.remoteFamily = info.remoteFamily;
     this.remotePort = info.remotePort;
+
+    //
+    // Rust copies the chunks it reads only while someone listens to
+    // `'data'`.
+    //
+    this._tapped = false;
+    this.on('newListener', onNewListener);
+    this.on('removeListener', onRemoveListener);
   }
 
   /**
@@ -364,6 +421,38 @@ class NativeSocket extends EventEmitter {
   }
 
   /**
+   * Closes the connection at once with a TCP RST.
+   *
+   * @return {NativeSocket} this
+   * @public
+   */
+  resetAndDestroy() {
+    if (this.destroyed) return this;
+
+    this.destroyed = true;
+    this.readable = false;
+    this.writable = false;
+    native.transportReset(this._id);
+    return this;
+  }
+
+  /**
+   * Hands bytes to the parser as if they had been read from the connection.
+   *
+   * @param {(Buffer|null)} chunk The bytes (`null` is ignored)
+   * @return {Boolean} Whether more may be pushed
+   * @public
+   */
+  push(chunk) {
+    if (chunk === null || chunk === undefined || this.destroyed) return false;
+
+    return native.transportInject(
+      this._id,
+      typeof chunk === 'string' ? Buffer.from(chunk) : toBuffer(chunk)
+    );
+  }
+
+  /**
    * Ends our side once everything queued is written.
    *
    * @param {Function} [cb] Called on `'finish'`
@@ -415,6 +504,7 @@ class NativeSocket extends EventEmitter {
       this._paused = false;
       this._readableState.flowing = true;
       native.transportSetPaused(this._id, false);
+      if (this._eventQueue.length > 0) process.nextTick(flushSocket, this);
     }
     return this;
   }
@@ -568,19 +658,27 @@ class NativeSocket extends EventEmitter {
       return;
     }
 
+    if (event.kind === KIND_CLOSED) this._closing = true;
     this._eventQueue.push(event);
-    if (!this._deferred) this._flush();
+    this._flush();
   }
 
   /**
-   * Dispatches queued events until one is deferred.
+   * Dispatches queued events until one is deferred. While paused, events
+   * wait (a paused `net.Socket` emits no `'data'` and no `'end'`), unless the
+   * connection is gone: then they all go, as ws reads what a closed socket
+   * buffered.
    *
    * @private
    */
   _flush() {
     const queue = this._eventQueue;
 
-    while (queue.length > 0 && !this._deferred) {
+    while (
+      queue.length > 0 &&
+      !this._deferred &&
+      (!this._paused || this._closing)
+    ) {
       this._dispatch(queue.shift());
     }
   }
@@ -628,6 +726,11 @@ class NativeSocket extends EventEmitter {
     //
     if (this.destroyed) return;
 
+    if (event.kind === KIND_DATA) {
+      this.emit('data', event.data);
+      return;
+    }
+
     if (event.kind === KIND_END) {
       this._readableState.ended = true;
       this._readableState.endEmitted = true;
@@ -666,6 +769,47 @@ class NativeSocket extends EventEmitter {
 }
 
 /**
+ * Turns on the copies of read chunks when a `'data'` listener is added.
+ *
+ * @param {String} name The event name
+ * @private
+ */
+function onNewListener(name) {
+  if (name === 'data' && !this._tapped && !this._closed) {
+    this._tapped = true;
+    native.transportTap(this._id, true);
+  }
+}
+
+/**
+ * Turns them off when the last `'data'` listener is removed.
+ *
+ * @param {String} name The event name
+ * @private
+ */
+function onRemoveListener(name) {
+  if (
+    name === 'data' &&
+    this._tapped &&
+    !this._closed &&
+    this.listenerCount('data') === 0
+  ) {
+    this._tapped = false;
+    native.transportTap(this._id, false);
+  }
+}
+
+/**
+ * Dispatches the events a paused socket held.
+ *
+ * @param {NativeSocket} socket The facade
+ * @private
+ */
+function flushSocket(socket) {
+  socket._flush();
+}
+
+/**
  * Builds the error of a failed socket call, as Node's (`read ECONNRESET`).
  *
  * @param {Object} record The error record
@@ -695,6 +839,9 @@ class NativeReceiver extends EventEmitter {
    * @param {String} [options.binaryType=nodebuffer] The type for binary data
    * @param {Object} [options.extensions] The negotiated extensions
    * @param {Boolean} [options.isServer=false] Server role
+   * @param {Number} [options.maxBufferedChunks=0] The maximum number of
+   *     buffered chunks
+   * @param {Number} [options.maxFragments=0] The maximum number of fragments
    * @param {Number} [options.maxPayload=0] The maximum message size
    */
   constructor(socket, options) {
@@ -708,6 +855,8 @@ class NativeReceiver extends EventEmitter {
     this._binaryType = options.binaryType || 'nodebuffer';
     this._extensions = options.extensions || {};
     this._isServer = !!options.isServer;
+    this._maxBufferedChunks = options.maxBufferedChunks | 0;
+    this._maxFragments = options.maxFragments | 0;
     this._maxPayload = options.maxPayload | 0;
     this._writableState = {
       ended: false,
@@ -1092,6 +1241,23 @@ class NativeSender {
         (arrayBuffer) => {
           this._bufferedBytes -= data.size;
           this._busy = false;
+
+          if (this._socket.destroyed) {
+            //
+            // As ws: every queued callback gets the error, on the next tick
+            // so that a throwing callback is not caught by the promise.
+            //
+            const err = new Error(
+              'The socket was closed while the blob was being read'
+            );
+            const callbacks = [params[6]];
+
+            for (const queued of this._queue) callbacks.push(queued[6]);
+            this._queue = [];
+            process.nextTick(callCallbacks, callbacks, err);
+            return;
+          }
+
           params[0] = Buffer.from(arrayBuffer);
           this._write(...params);
           this._dequeue();
@@ -1132,6 +1298,19 @@ class NativeSender {
 }
 
 /**
+ * Calls callbacks with an error.
+ *
+ * @param {Function[]} callbacks The callbacks (some may be missing)
+ * @param {Error} err The error
+ * @private
+ */
+function callCallbacks(callbacks, err) {
+  for (const cb of callbacks) {
+    if (typeof cb === 'function') cb(err);
+  }
+}
+
+/**
  * Reports a blob that could not be read, as ws's `Sender` does: the queued
  * callbacks get the error and the sender's `onerror` handler runs.
  *
@@ -1159,6 +1338,7 @@ module.exports = {
   NativeReceiver,
   NativeSender,
   NativeSocket,
+  resolveTransport,
   transportOptions,
   wantsNative
 };

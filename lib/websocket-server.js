@@ -7,7 +7,7 @@ const extension = require('./extension');
 const PerMessageDeflate = require('./permessage-deflate');
 const subprotocol = require('./subprotocol');
 const WebSocket = require('./websocket');
-const { canAdopt, wantsNative } = require('./native-socket');
+const { canAdopt, resolveTransport } = require('./native-socket');
 const { CLOSE_TIMEOUT, kWebSocket } = require('./constants');
 
 //
@@ -444,7 +444,8 @@ class WebSocketServer extends EventEmitter {
     // On the native transport Rust writes the 101 response, before any frame
     // sent from a `'connection'` listener.
     //
-    const adopt = wantsNative(options.transport) && canAdopt(socket);
+    const transport = resolveTransport(options.transport);
+    const adopt = transport === 'native' && canAdopt(socket);
 
     if (!adopt) socket.write(response);
     socket.removeListener('error', socketOnError);
@@ -455,7 +456,7 @@ class WebSocketServer extends EventEmitter {
       maxFragments: options.maxFragments,
       maxPayload: options.maxPayload,
       skipUTF8Validation: options.skipUTF8Validation,
-      transport: options.transport,
+      transport,
       preamble: adopt ? response : undefined
     });
 

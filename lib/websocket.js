@@ -231,7 +231,7 @@ class WebSocket extends EventEmitter {
    */
   setSocket(socket, head, options) {
     if (
-      nativeTransport.wantsNative(options.transport) &&
+      options.transport === 'native' &&
       nativeTransport.canAdopt(socket) &&
       setNativeSocket(this, socket, head, options)
     ) {
@@ -962,7 +962,7 @@ function initAsClient(websocket, address, protocols, options) {
       maxFragments: opts.maxFragments,
       maxPayload: opts.maxPayload,
       skipUTF8Validation: opts.skipUTF8Validation,
-      transport: opts.transport
+      transport: nativeTransport.resolveTransport(opts.transport)
     });
   });
 
@@ -1003,6 +1003,8 @@ function setNativeSocket(websocket, socket, head, options) {
     binaryType: websocket.binaryType,
     extensions: websocket._extensions,
     isServer: websocket._isServer,
+    maxBufferedChunks: options.maxBufferedChunks,
+    maxFragments: options.maxFragments,
     maxPayload: options.maxPayload
   });
   const sender = new nativeTransport.NativeSender(
@@ -1018,6 +1020,11 @@ function setNativeSocket(websocket, socket, head, options) {
   receiver[kWebSocket] = websocket;
   sender[kWebSocket] = websocket;
   native[kWebSocket] = websocket;
+
+  //
+  // Marks the adopted Node socket as upgraded (`completeUpgrade()` checks it).
+  //
+  socket[kWebSocket] = websocket;
 
   receiver.on('conclude', receiverOnConclude);
   receiver.on('drain', receiverOnDrain);

@@ -4,5 +4,5 @@ pub mod deflate;
 pub mod frame;
 pub mod headers;
 pub mod receiver;
-pub mod utils;
 pub mod transport;
+pub mod utils;

@@ -43,6 +43,7 @@ const KIND_END: u32 = 7;
 const KIND_FINISH: u32 = 8;
 const KIND_IO_ERROR: u32 = 9;
 const KIND_CLOSED: u32 = 10;
+const KIND_DATA: u32 = 11;
 
 /// permessage-deflate parameters for our messages.
 #[napi(object)]
@@ -265,6 +266,40 @@ pub fn transport_destroy(id: u32) -> bool {
     })
 }
 
+/// Lets the writer start (a connection starts corked: see `Handle::uncork`).
+#[napi]
+pub fn transport_uncork(id: u32) -> bool {
+    with_handle(id, |handle| {
+        handle.uncork();
+        true
+    })
+}
+
+/// Closes the connection now with a TCP RST (`socket.resetAndDestroy()`).
+#[napi]
+pub fn transport_reset(id: u32) -> bool {
+    with_handle(id, |handle| {
+        handle.reset();
+        true
+    })
+}
+
+/// Parses `data` as if it had been read from the connection (`socket.push()`).
+#[napi]
+pub fn transport_inject(id: u32, data: BufferSlice) -> bool {
+    let data = Bytes::copy_from_slice(&data);
+    with_handle(id, |handle| handle.inject(data))
+}
+
+/// Turns on or off data events (copies of the chunks read, for `'data'` listeners).
+#[napi]
+pub fn transport_tap(id: u32, on: bool) -> bool {
+    with_handle(id, |handle| {
+        handle.tap(on);
+        true
+    })
+}
+
 /// Stops (`paused`) or restarts reading.
 #[napi]
 pub fn transport_set_paused(id: u32, paused: bool) -> bool {
@@ -292,6 +327,9 @@ pub fn transport_drain() -> Vec<TransportEvent> {
                 fragments: Some(data.into_iter().map(buffer).collect()),
                 ..TransportEvent::new(id, KIND_MESSAGE)
             },
+            EventBody::Data(data) => {
+                TransportEvent { data: Some(buffer(data)), ..TransportEvent::new(id, KIND_DATA) }
+            }
             EventBody::Ping(data) => {
                 TransportEvent { data: Some(buffer(data)), ..TransportEvent::new(id, KIND_PING) }
             }

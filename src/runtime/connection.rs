@@ -11,6 +11,8 @@ use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -87,12 +89,15 @@ pub enum Command {
 enum Item {
     Js(Command),
     AutoPong(Bytes),
+    /// Start writing: everything queued so far goes out in one `writev`.
+    Uncork,
 }
 
 /// The JS thread's handle on a connection task.
 #[derive(Debug)]
 pub struct Handle {
     tx: UnboundedSender<Item>,
+    inject: UnboundedSender<Bytes>,
     shared: Arc<Shared>,
 }
 
@@ -118,10 +123,99 @@ impl Handle {
         self.shared.destroyed.store(true, Ordering::Release);
         self.shared.kill.notify_one();
     }
+
+    /// Lets the writer start. A connection starts corked so that the 101 response and the
+    /// frames sent in the `'connection'` (or `'open'`) listener leave in one `writev`, as they
+    /// reach the kernel in one go with the Node transport, and the peer reads them together.
+    pub fn uncork(&self) {
+        let _ = self.tx.send(Item::Uncork);
+    }
+
+    /// Drops the socket with a TCP RST (`socket.resetAndDestroy()`).
+    pub fn reset(&self) {
+        self.shared.reset.store(true, Ordering::Release);
+        self.destroy();
+    }
+
+    /// Parses `data` as if it had been read from the socket (`socket.push()`).
+    pub fn inject(&self, data: Bytes) -> bool {
+        self.inject.send(data).is_ok()
+    }
+
+    /// Turns on or off `Data` events (a copy of every chunk read, for `'data'` listeners).
+    pub fn tap(&self, on: bool) {
+        self.shared.tap.store(on, Ordering::Release);
+    }
+}
+
+/// The write half of an adopted socket.
+enum Writer {
+    Tcp(tokio::net::tcp::OwnedWriteHalf),
+    Unix(tokio::net::unix::OwnedWriteHalf),
+}
+
+impl Writer {
+    /// Drops the write half without the `shutdown(SHUT_WR)` tokio does on drop: the socket is
+    /// just closed, as Node's `destroy()` does, and with `reset` it closes with a RST
+    /// (`SO_LINGER` 0) rather than a FIN.
+    fn close(self, reset: bool) {
+        match self {
+            Self::Tcp(half) => {
+                if reset {
+                    // Best effort: the socket is being dropped anyway.
+                    let _ = half.as_ref().set_zero_linger();
+                }
+                half.forget();
+            }
+            Self::Unix(half) => half.forget(),
+        }
+    }
+}
+
+impl AsyncWrite for Writer {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(half) => Pin::new(half).poll_write(cx, buf),
+            Self::Unix(half) => Pin::new(half).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(half) => Pin::new(half).poll_write_vectored(cx, bufs),
+            Self::Unix(half) => Pin::new(half).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(half) => Pin::new(half).poll_flush(cx),
+            Self::Unix(half) => Pin::new(half).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(half) => Pin::new(half).poll_shutdown(cx),
+            Self::Unix(half) => Pin::new(half).poll_shutdown(cx),
+        }
+    }
 }
 
 /// A socket split for the two halves of the task.
-type Halves = (Box<dyn AsyncRead + Send + Unpin>, Box<dyn AsyncWrite + Send + Unpin>);
+type Halves = (Box<dyn AsyncRead + Send + Unpin>, Writer);
 
 /// Duplicates `fd` and registers the copy with the runtime, so that the caller can close its
 /// own descriptor without closing the connection (RESEARCH.md §3c).
@@ -138,20 +232,21 @@ fn duplicate(fd: RawFd, unix: bool) -> io::Result<Halves> {
         let stream = std::os::unix::net::UnixStream::from(owned);
         stream.set_nonblocking(true)?;
         let (read, write) = tokio::net::UnixStream::from_std(stream)?.into_split();
-        Ok((Box::new(read), Box::new(write)))
+        Ok((Box::new(read), Writer::Unix(write)))
     } else {
         let stream = std::net::TcpStream::from(owned);
         stream.set_nonblocking(true)?;
         // ws calls `socket.setNoDelay()` on every connection.
         stream.set_nodelay(true)?;
         let (read, write) = tokio::net::TcpStream::from_std(stream)?.into_split();
-        Ok((Box::new(read), Box::new(write)))
+        Ok((Box::new(read), Writer::Tcp(write)))
     }
 }
 
 /// Takes over the connection behind `fd` (a TCP socket, or a Unix one when `unix`) as
 /// connection `id`: `head` is parsed before anything read from the socket, and `preamble`
-/// (the server's 101 response) is written before any frame.
+/// (the server's 101 response) is written before any frame, once the connection is uncorked
+/// ([`Handle::uncork`]).
 pub fn adopt(
     hub: Arc<Hub>,
     id: u32,
@@ -165,9 +260,20 @@ pub fn adopt(
     let rt = runtime().map_err(io::Error::other)?;
     let shared = Arc::new(Shared::default());
     let (tx, rx) = mpsc::unbounded_channel();
+    let (inject, injected) = mpsc::unbounded_channel();
     let task = Task { hub, id, shared: Arc::clone(&shared), config };
-    rt.spawn(task.run(read, write, tx.clone(), rx, head, preamble));
-    Ok(Handle { tx, shared })
+    // `head` is parsed here, on the caller's thread, so its events are queued before this
+    // returns (ws parses it on the next tick, before anything else is read).
+    let mut parser = Parser {
+        receiver: Receiver::new(config.receiver),
+        inflater: None,
+        done: false,
+        close_received: false,
+        tx: tx.clone(),
+    };
+    parser.feed(&task, &head);
+    rt.spawn(task.run(read, write, parser, injected, rx, preamble));
+    Ok(Handle { tx, inject, shared })
 }
 
 /// The per-connection state both halves share.
@@ -183,20 +289,41 @@ impl Task {
     async fn run(
         self,
         read: Box<dyn AsyncRead + Send + Unpin>,
-        write: Box<dyn AsyncWrite + Send + Unpin>,
-        tx: UnboundedSender<Item>,
-        rx: UnboundedReceiver<Item>,
-        head: Vec<u8>,
+        mut write: Writer,
+        parser: Parser,
+        injected: UnboundedReceiver<Bytes>,
+        mut rx: UnboundedReceiver<Item>,
         preamble: Vec<u8>,
     ) {
-        {
-            let reading = self.read_loop(read, tx, head);
-            let writing = self.write_loop(write, rx, preamble);
-            tokio::select! {
-                _ = async { tokio::join!(reading, writing) } => {}
-                () = self.shared.kill.notified() => {}
-            }
+        let mut framer = Framer {
+            deflater: None,
+            config: self.config.deflate,
+            is_client: !self.config.receiver.is_server,
+            keys: MaskKeys::new(),
+            close_sent: false,
+        };
+        let mut out = VecDeque::new();
+        if !preamble.is_empty() {
+            out.push_back(Bytes::from(preamble));
         }
+        let killed = {
+            let reading = self.read_loop(read, parser, injected);
+            let writing = self.write_loop(&mut write, &mut rx, &mut framer, &mut out);
+            tokio::select! {
+                _ = async { tokio::join!(reading, writing) } => false,
+                () = self.shared.kill.notified() => true,
+            }
+        };
+        if killed {
+            // Node's `socket.write()` tries the kernel at once, so what was written before
+            // `destroy()` usually goes out: do the same with what is queued, without waiting.
+            let (mut written, mut end) = (0, false);
+            while let Ok(item) = rx.try_recv() {
+                framer.apply(item, &mut out, &mut written, &mut end);
+            }
+            write_without_waiting(&mut write, &mut out);
+        }
+        write.close(self.shared.reset.load(Ordering::Acquire));
         self.shared.destroyed.store(true, Ordering::Release);
         self.hub.push(Event::new(self.id, EventBody::Closed));
     }
@@ -220,17 +347,9 @@ impl Task {
     async fn read_loop(
         &self,
         mut read: Box<dyn AsyncRead + Send + Unpin>,
-        tx: UnboundedSender<Item>,
-        head: Vec<u8>,
+        mut parser: Parser,
+        mut injected: UnboundedReceiver<Bytes>,
     ) {
-        let mut parser = Parser {
-            receiver: Receiver::new(self.config.receiver),
-            inflater: None,
-            done: false,
-            close_received: false,
-            tx,
-        };
-        parser.feed(self, &head);
         let mut buf = vec![0; READ_CHUNK];
         loop {
             while self.shared.paused.load(Ordering::Acquire)
@@ -238,12 +357,19 @@ impl Task {
             {
                 self.shared.wake.notified().await;
             }
-            match read.read(&mut buf).await {
+            let result = tokio::select! {
+                result = read.read(&mut buf) => result,
+                Some(data) = injected.recv() => {
+                    self.chunk(&mut parser, &data);
+                    continue;
+                }
+            };
+            match result {
                 Ok(0) => {
                     self.emit(EventBody::End);
                     return;
                 }
-                Ok(n) => parser.feed(self, &buf[..n]),
+                Ok(n) => self.chunk(&mut parser, &buf[..n]),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     self.fail(&err, "read");
@@ -253,42 +379,49 @@ impl Task {
         }
     }
 
+    /// Handles a chunk read (or pushed): a copy for `'data'` listeners, then the parser.
+    fn chunk(&self, parser: &mut Parser, data: &[u8]) {
+        if self.shared.tap.load(Ordering::Acquire) {
+            self.emit(EventBody::Data(Bytes::copy_from_slice(data)));
+        }
+        parser.feed(self, data);
+    }
+
     /// Writes what JS queues, a batch per `writev`, until `End` or an error.
     async fn write_loop(
         &self,
-        mut write: Box<dyn AsyncWrite + Send + Unpin>,
-        mut rx: UnboundedReceiver<Item>,
-        preamble: Vec<u8>,
+        write: &mut Writer,
+        rx: &mut UnboundedReceiver<Item>,
+        framer: &mut Framer,
+        out: &mut VecDeque<Bytes>,
     ) {
-        let mut framer = Framer {
-            deflater: None,
-            config: self.config.deflate,
-            is_client: !self.config.receiver.is_server,
-            keys: MaskKeys::new(),
-            close_sent: false,
-        };
-        let mut out = VecDeque::new();
-        if !preamble.is_empty() {
-            out.push_back(Bytes::from(preamble));
+        let (mut written, mut end) = (0u32, false);
+        loop {
+            match rx.recv().await {
+                None => return,
+                Some(Item::Uncork) => break,
+                Some(item) => {
+                    framer.apply(item, out, &mut written, &mut end);
+                }
+            }
         }
         loop {
-            let mut written = 0u32;
-            let mut end = false;
             let mut batch_bytes = out.iter().map(Bytes::len).sum::<usize>();
-            if out.is_empty() {
+            if out.is_empty() && written == 0 && !end {
                 let Some(item) = rx.recv().await else { return };
-                batch_bytes += framer.apply(item, &mut out, &mut written, &mut end);
+                batch_bytes += framer.apply(item, out, &mut written, &mut end);
             }
             while !end && batch_bytes < MAX_BATCH_BYTES {
                 let Ok(item) = rx.try_recv() else { break };
-                batch_bytes += framer.apply(item, &mut out, &mut written, &mut end);
+                batch_bytes += framer.apply(item, out, &mut written, &mut end);
             }
-            if let Err(err) = write_all(&mut write, &mut out).await {
+            if let Err(err) = write_all(write, out).await {
                 self.fail(&err, "write");
                 return;
             }
             if written > 0 {
                 self.emit(EventBody::Written(written));
+                written = 0;
             }
             if end {
                 match write.shutdown().await {
@@ -410,6 +543,7 @@ impl Framer {
                     self.frame(data, OPCODE_PONG, true, false, false, mask, out);
                 }
             }
+            Item::Uncork => {}
         }
         out.iter().skip(before).map(Bytes::len).sum()
     }
@@ -499,19 +633,39 @@ async fn write_all<W: AsyncWrite + Unpin + ?Sized>(
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
-        let mut left = n;
-        while left > 0 {
-            let Some(front) = out.front_mut() else { break };
-            if front.len() <= left {
-                left -= front.len();
-                out.pop_front();
-            } else {
-                front.advance(left);
-                left = 0;
-            }
-        }
+        advance(out, n);
     }
     Ok(())
+}
+
+/// Writes as much of `out` as the kernel takes now, without waiting (best effort, errors
+/// ignored: the connection is being torn down).
+fn write_without_waiting<W: AsyncWrite + Unpin + ?Sized>(write: &mut W, out: &mut VecDeque<Bytes>) {
+    let mut cx = Context::from_waker(Waker::noop());
+    while !out.is_empty() {
+        let slices: Vec<IoSlice<'_>> =
+            out.iter().take(MAX_IOVECS).map(|buf| IoSlice::new(buf)).collect();
+        let n = match Pin::new(&mut *write).poll_write_vectored(&mut cx, &slices) {
+            Poll::Ready(Ok(n)) if n > 0 => n,
+            _ => return,
+        };
+        advance(out, n);
+    }
+}
+
+/// Drops the first `n` written bytes of `out`.
+fn advance(out: &mut VecDeque<Bytes>, n: usize) {
+    let mut left = n;
+    while left > 0 {
+        let Some(front) = out.front_mut() else { break };
+        if front.len() <= left {
+            left -= front.len();
+            out.pop_front();
+        } else {
+            front.advance(left);
+            left = 0;
+        }
+    }
 }
 
 /// Node's code for an I/O error (`err.code` of a `net.Socket` error).
@@ -575,10 +729,13 @@ mod tests {
         let handle =
             adopt(Arc::clone(&hub), 7, server.as_raw_fd(), false, head, b"HTTP".to_vec(), config)
                 .unwrap();
+        handle.uncork();
         drop(server);
         client.write_all(&frame::encode_frame(b"", 9, true, false, Some([0; 4]))).unwrap();
         let events = collect(&hub, |e| e.len() >= 2);
-        assert!(matches!(&events[0].body, EventBody::Message { binary: false, data } if data[0] == "hi"));
+        assert!(
+            matches!(&events[0].body, EventBody::Message { binary: false, data } if data[0] == "hi")
+        );
         assert!(matches!(&events[1].body, EventBody::Ping(_)));
         let command = Command::Frame {
             data: Bytes::from_static(b"hi"),
@@ -606,9 +763,16 @@ mod tests {
     fn destroy_closes_the_connection() {
         let hub = hub();
         let (mut client, server) = pair();
-        let handle =
-            adopt(Arc::clone(&hub), 1, server.as_raw_fd(), false, vec![], vec![], ConnConfig::default())
-                .unwrap();
+        let handle = adopt(
+            Arc::clone(&hub),
+            1,
+            server.as_raw_fd(),
+            false,
+            vec![],
+            vec![],
+            ConnConfig::default(),
+        )
+        .unwrap();
         drop(server);
         handle.destroy();
         let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
@@ -634,7 +798,9 @@ mod tests {
         client.write_all(&[0x81, 0x00, 0x81, 0x00]).unwrap();
         let events = Mutex::new(collect(&hub, |e| !e.is_empty()));
         let events = events.lock().unwrap();
-        assert!(matches!(events[0].body, EventBody::Protocol(err) if err.code() == "WS_ERR_EXPECTED_MASK"));
+        assert!(
+            matches!(events[0].body, EventBody::Protocol(err) if err.code() == "WS_ERR_EXPECTED_MASK")
+        );
         assert_eq!(events.len(), 1);
     }
 

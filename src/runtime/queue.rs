@@ -25,6 +25,10 @@ pub struct Shared {
     pub destroyed: AtomicBool,
     /// Wakes the task so that it drops the socket.
     pub kill: Notify,
+    /// `resetAndDestroy()`: close with a RST.
+    pub reset: AtomicBool,
+    /// Someone listens to `'data'`: queue a copy of each chunk read.
+    pub tap: AtomicBool,
 }
 
 /// The reader stops reading while this many payload bytes wait for JS.
@@ -40,6 +44,8 @@ pub enum EventBody {
         /// The non-empty fragments, in order.
         data: Vec<Bytes>,
     },
+    /// A copy of a chunk read, before it is parsed.
+    Data(Bytes),
     /// A ping (already answered when auto-pong is on).
     Ping(Bytes),
     /// A pong.

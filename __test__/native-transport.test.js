@@ -1,0 +1,472 @@
+'use strict';
+
+const assert = require('assert');
+const crypto = require('crypto');
+const fs = require('fs');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+const { once } = require('events');
+const { spawn } = require('child_process');
+
+const WebSocket = require('../lib/websocket');
+const WebSocketServer = require('../lib/websocket-server');
+const { NativeSocket } = require('../lib/native-socket');
+const { GUID, kStatusCode } = require('../lib/constants');
+
+/**
+ * Start a native-transport `WebSocketServer` on an ephemeral port.
+ *
+ * @param {Object} [options] Extra server options
+ * @return {Promise<Object>} `{ wss, url }`
+ */
+function startServer(options) {
+  return new Promise((resolve) => {
+    const wss = new WebSocketServer(
+      { port: 0, transport: 'native', ...options },
+      () => {
+        resolve({ wss, url: `ws://localhost:${wss.address().port}` });
+      }
+    );
+  });
+}
+
+/**
+ * Connect a native-transport client and wait for both ends to open.
+ *
+ * @param {Object} ctx `{ wss, url }`
+ * @param {Object} [options] Extra client options
+ * @return {Promise<Array>} `[client, serverSide, request]`
+ */
+async function connect(ctx, options) {
+  const connection = once(ctx.wss, 'connection');
+  const ws = new WebSocket(ctx.url, { transport: 'native', ...options });
+  const [[sws, req]] = await Promise.all([connection, once(ws, 'open')]);
+
+  return [ws, sws, req];
+}
+
+/**
+ * Close a server and wait for it.
+ *
+ * @param {WebSocketServer} wss The server
+ * @return {Promise}
+ */
+function stop(wss) {
+  for (const client of wss.clients) client.terminate();
+  return new Promise((resolve) => wss.close(resolve));
+}
+
+/**
+ * A masked frame, as a client sends it.
+ *
+ * @param {Number} opcode The opcode
+ * @param {Buffer} payload The payload (at most 125 bytes)
+ * @return {Buffer}
+ */
+function maskedFrame(opcode, payload) {
+  const key = crypto.randomBytes(4);
+  const out = Buffer.alloc(6 + payload.length);
+
+  out[0] = 0x80 | opcode;
+  out[1] = 0x80 | payload.length;
+  key.copy(out, 2);
+  for (let i = 0; i < payload.length; i++) {
+    out[6 + i] = payload[i] ^ key[i & 3];
+  }
+  return out;
+}
+
+/**
+ * Open a raw TCP connection and perform the opening handshake by hand,
+ * writing `extra` in the same packet as the request.
+ *
+ * @param {Number} port The server port
+ * @param {Buffer} [extra] Bytes sent right after the request
+ * @return {Promise<Array>} `[socket, response]` (the bytes after the 101)
+ */
+function rawUpgrade(port, extra) {
+  return new Promise((resolve, reject) => {
+    const key = crypto.randomBytes(16).toString('base64');
+    const socket = net.connect(port, '127.0.0.1', () => {
+      const request = Buffer.from(
+        'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n' +
+          'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n' +
+          `Sec-WebSocket-Key: ${key}\r\n\r\n`
+      );
+
+      socket.write(extra ? Buffer.concat([request, extra]) : request);
+    });
+    let buffered = Buffer.alloc(0);
+
+    socket.on('error', reject);
+    socket.on('data', function onData(chunk) {
+      buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf('\r\n\r\n');
+
+      if (end === -1) return;
+
+      const head = buffered.slice(0, end).toString();
+      const accept = crypto
+        .createHash('sha1')
+        .update(key + GUID)
+        .digest('base64');
+
+      assert.ok(head.startsWith('HTTP/1.1 101 '));
+      assert.ok(head.includes(`Sec-WebSocket-Accept: ${accept}`));
+      socket.removeListener('data', onData);
+      socket.pause();
+      resolve([socket, buffered.slice(end + 4)]);
+    });
+  });
+}
+
+/**
+ * Read exactly `n` bytes from a paused socket, starting with `first`.
+ *
+ * @param {net.Socket} socket The socket
+ * @param {Buffer} first Bytes already read
+ * @param {Number} n The number of bytes
+ * @return {Promise<Buffer>}
+ */
+function readBytes(socket, first, n) {
+  return new Promise((resolve) => {
+    let buffered = first;
+
+    if (buffered.length >= n) {
+      resolve(buffered.slice(0, n));
+      return;
+    }
+
+    socket.on('data', function onData(chunk) {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length < n) return;
+      socket.removeListener('data', onData);
+      resolve(buffered.slice(0, n));
+    });
+    socket.resume();
+  });
+}
+
+describe('native transport', function () {
+  this.timeout(10000);
+
+  let ctx;
+
+  afterEach(async () => {
+    if (ctx) await stop(ctx.wss);
+    ctx = null;
+  });
+
+  it('takes over both ends and keeps the address fields', async () => {
+    ctx = await startServer();
+
+    const [ws, sws, req] = await connect(ctx);
+
+    assert.ok(ws._socket instanceof NativeSocket);
+    assert.ok(sws._socket instanceof NativeSocket);
+    assert.ok(req.socket.destroyed, 'the Node socket let go of the fd');
+    assert.strictEqual(typeof req.socket.remoteAddress, 'string');
+    assert.strictEqual(sws._socket.remoteAddress, req.socket.remoteAddress);
+    assert.strictEqual(sws._socket.remotePort, req.socket.remotePort);
+    assert.strictEqual(sws._socket.localPort, ctx.wss.address().port);
+    assert.strictEqual(ws._socket.remotePort, ctx.wss.address().port);
+
+    ws.close();
+
+    const [[code], [serverCode]] = await Promise.all([
+      once(ws, 'close'),
+      once(sws, 'close')
+    ]);
+
+    assert.strictEqual(code, 1005);
+    assert.strictEqual(serverCode, 1005);
+  });
+
+  it('stays on the Node transport unless asked', async () => {
+    const previous = process.env.WS_RS_TRANSPORT;
+
+    delete process.env.WS_RS_TRANSPORT;
+
+    try {
+      ctx = await startServer({ transport: undefined });
+
+      const [ws, sws] = await connect(ctx, { transport: undefined });
+
+      assert.ok(ws._socket instanceof net.Socket);
+      assert.ok(sws._socket instanceof net.Socket);
+      ws.terminate();
+    } finally {
+      if (previous !== undefined) process.env.WS_RS_TRANSPORT = previous;
+    }
+  });
+
+  it('echoes text and binary messages with permessage-deflate', async () => {
+    ctx = await startServer({ perMessageDeflate: { threshold: 0 } });
+
+    const [ws, sws] = await connect(ctx);
+    const big = crypto.randomBytes(1024 * 1024);
+    const text = 'héllo '.repeat(10000);
+
+    assert.strictEqual(ws.extensions, 'permessage-deflate');
+    sws.on('message', (data, isBinary) => sws.send(data, { binary: isBinary }));
+
+    ws.send(text);
+    let [data, isBinary] = await once(ws, 'message');
+
+    assert.strictEqual(isBinary, false);
+    assert.strictEqual(data.toString(), text);
+
+    ws.send(big);
+    [data, isBinary] = await once(ws, 'message');
+    assert.strictEqual(isBinary, true);
+    assert.ok(data.equals(big));
+
+    ws.send('ab', { fin: false });
+    ws.send('cd', { fin: true });
+    [data] = await once(ws, 'message');
+    assert.strictEqual(data.toString(), 'abcd');
+
+    ws.close(4000, 'done');
+
+    const [code, reason] = await once(ws, 'close');
+
+    assert.strictEqual(code, 4000);
+    assert.strictEqual(reason.toString(), 'done');
+  });
+
+  it('parses pipelined data in `head` and writes the 101 first', async () => {
+    ctx = await startServer();
+
+    const received = new Promise((resolve) => {
+      ctx.wss.on('connection', (sws) => {
+        sws.send('from connection listener');
+        sws.on('message', (data) => resolve(data.toString()));
+      });
+    });
+    const [socket, rest] = await rawUpgrade(
+      ctx.wss.address().port,
+      maskedFrame(1, Buffer.from('pipelined'))
+    );
+
+    assert.strictEqual(await received, 'pipelined');
+
+    const expected = Buffer.concat([
+      Buffer.from([0x81, 24]),
+      Buffer.from('from connection listener')
+    ]);
+    const frame = await readBytes(socket, rest, expected.length);
+
+    assert.ok(frame.equals(expected));
+    socket.destroy();
+  });
+
+  it('answers pings in Rust and still emits `ping`', async () => {
+    ctx = await startServer();
+
+    const [ws, sws] = await connect(ctx);
+    const pinged = once(sws, 'ping');
+
+    ws.ping('hi');
+
+    const [[payload], [pong]] = await Promise.all([pinged, once(ws, 'pong')]);
+
+    assert.strictEqual(payload.toString(), 'hi');
+    assert.strictEqual(pong.toString(), 'hi');
+    ws.terminate();
+  });
+
+  it('calls send callbacks and keeps `bufferedAmount` exact', async () => {
+    ctx = await startServer();
+
+    const [ws] = await connect(ctx);
+    const done = new Promise((resolve, reject) => {
+      ws.send(Buffer.alloc(1000), (err) => (err ? reject(err) : resolve()));
+    });
+
+    assert.strictEqual(ws.bufferedAmount, 1000);
+    await done;
+    assert.strictEqual(ws.bufferedAmount, 0);
+    ws.terminate();
+  });
+
+  it('reports a protocol error as ws does: error, then close', async () => {
+    ctx = await startServer();
+
+    const connection = once(ctx.wss, 'connection');
+    const [socket] = await rawUpgrade(ctx.wss.address().port);
+    const [sws] = await connection;
+    const events = [];
+
+    const closed = new Promise((resolve) => {
+      sws.on('error', (err) => events.push(err));
+      sws.on('close', (code) => {
+        events.push(code);
+        resolve();
+      });
+    });
+
+    //
+    // An unmasked frame from a client.
+    //
+    socket.write(Buffer.from([0x81, 0x01, 0x61]));
+    socket.resume();
+    await closed;
+
+    assert.strictEqual(events.length, 2);
+    assert.ok(events[0] instanceof RangeError);
+    assert.strictEqual(
+      events[0].message,
+      'Invalid WebSocket frame: MASK must be set'
+    );
+    assert.strictEqual(events[0].code, 'WS_ERR_EXPECTED_MASK');
+    assert.strictEqual(events[0][kStatusCode], 1002);
+    assert.strictEqual(events[1], 1006);
+    socket.destroy();
+  });
+
+  it('closes with 1009 when an inflated message exceeds `maxPayload`', async () => {
+    ctx = await startServer({ perMessageDeflate: true, maxPayload: 1000 });
+
+    const [ws, sws] = await connect(ctx);
+    const errored = new Promise((resolve) => sws.on('error', resolve));
+    const closed = new Promise((resolve) => ws.on('close', resolve));
+
+    ws.send(Buffer.alloc(5000));
+
+    const err = await errored;
+    const code = await closed;
+
+    assert.ok(err instanceof RangeError);
+    assert.strictEqual(err.code, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH');
+    assert.strictEqual(code, 1009);
+  });
+
+  it('reports 1006 when the peer terminates', async () => {
+    ctx = await startServer();
+    ctx.wss.on('connection', (sws) => sws.terminate());
+
+    const ws = new WebSocket(ctx.url, { transport: 'native' });
+    const [code] = await once(ws, 'close');
+
+    assert.strictEqual(code, 1006);
+  });
+
+  it('stops delivering while paused and resumes', async () => {
+    ctx = await startServer();
+
+    const [ws, sws] = await connect(ctx);
+    let received = 0;
+
+    ws.on('message', () => received++);
+    ws.pause();
+    assert.strictEqual(ws._socket.isPaused(), true);
+    sws.send('a');
+    sws.send('b');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.strictEqual(received, 0);
+    ws.resume();
+    await once(ws, 'message');
+    if (received < 2) await once(ws, 'message');
+    assert.strictEqual(received, 2);
+    ws.terminate();
+  });
+
+  it('applies backpressure to a slow reader', async () => {
+    ctx = await startServer();
+
+    const [ws, sws] = await connect(ctx);
+    const chunk = Buffer.alloc(64 * 1024);
+    const total = 256;
+    let received = 0;
+
+    ws.on('message', () => received++);
+    ws.pause();
+    for (let i = 0; i < total; i++) sws.send(chunk);
+
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.strictEqual(received, 0);
+    assert.ok(
+      sws.bufferedAmount > 0,
+      'the kernel buffers filled up and the rest waits in Rust'
+    );
+
+    ws.resume();
+    while (received < total) await once(ws, 'message');
+    assert.strictEqual(sws.bufferedAmount, 0);
+    ws.terminate();
+  });
+
+  it('emits messages one per turn without `allowSynchronousEvents`', async () => {
+    ctx = await startServer({ allowSynchronousEvents: false });
+
+    const [ws, sws] = await connect(ctx);
+    const order = [];
+
+    sws.on('message', (data) => {
+      order.push(data.toString());
+      process.nextTick(() => order.push('tick'));
+    });
+    ws.send('a');
+    ws.send('b');
+    ws.close();
+    await once(sws, 'close');
+    assert.deepStrictEqual(order, ['a', 'tick', 'b', 'tick']);
+  });
+
+  it('connects over a `ws+unix:` URL', async () => {
+    const socketPath = path.join(
+      os.tmpdir(),
+      `ws-rs-native-${process.pid}-${Date.now()}.sock`
+    );
+    const server = require('http').createServer();
+    const wss = new WebSocketServer({ server, transport: 'native' });
+
+    await new Promise((resolve) => server.listen(socketPath, resolve));
+    wss.on('connection', (sws) => {
+      sws.on('message', (data) => sws.send(data));
+    });
+
+    const ws = new WebSocket(`ws+unix:${socketPath}`, { transport: 'native' });
+
+    await once(ws, 'open');
+    assert.ok(ws._socket instanceof NativeSocket);
+    ws.send('over unix');
+
+    const [data] = await once(ws, 'message');
+
+    assert.strictEqual(data.toString(), 'over unix');
+    ws.close();
+    await once(ws, 'close');
+    await new Promise((resolve) => wss.close(resolve));
+    await new Promise((resolve) => server.close(resolve));
+    fs.rmSync(socketPath, { force: true });
+  });
+
+  it('keeps the process alive while a connection is open, then exits', async () => {
+    const script = `
+      const WebSocket = require(${JSON.stringify(path.join(__dirname, '..'))});
+      const wss = new WebSocket.Server({ port: 0, transport: 'native' }, () => {
+        const ws = new WebSocket('ws://localhost:' + wss.address().port, {
+          transport: 'native'
+        });
+        ws.on('open', () => {
+          wss.close();
+          setTimeout(() => ws.close(), 300);
+        });
+        ws.on('close', (code) => console.log('closed', code));
+      });
+    `;
+    const child = spawn(process.execPath, ['-e', script]);
+    let output = '';
+
+    child.stdout.on('data', (chunk) => (output += chunk));
+
+    const started = Date.now();
+    const [exitCode] = await once(child, 'exit');
+
+    assert.strictEqual(exitCode, 0);
+    assert.strictEqual(output.trim(), 'closed 1005');
+    assert.ok(Date.now() - started >= 300, 'the connection held the loop');
+  });
+});
