@@ -358,8 +358,10 @@ impl Receiver {
                 return Ok(Step::NeedMore);
             }
             let mut data = self.consume(len);
-            if self.masked && self.mask != [0; 4] {
-                mask::unmask(&mut data, self.mask);
+            // The first `frame_validated` bytes were unmasked in place as they arrived.
+            let done = self.frame_validated;
+            if self.masked && self.mask != [0; 4] && done < data.len() {
+                mask::unmask_from(&mut data[done..], self.mask, done);
             }
             data.freeze()
         } else {
@@ -402,22 +404,24 @@ impl Receiver {
         {
             return Ok(());
         }
-        // Every buffered byte belongs to this frame: the frame is longer than the buffer.
-        let mut fresh = Vec::with_capacity(self.buffered_bytes - self.frame_validated);
-        let mut skip = self.frame_validated;
-        for chunk in &self.buffers {
-            if skip >= chunk.len() {
-                skip -= chunk.len();
+        // Every buffered byte belongs to this frame (the frame is longer than the buffer):
+        // unmask the new bytes in place, once, and validate them where they lie.
+        let mut offset = 0;
+        let mut valid = true;
+        for chunk in self.buffers.iter_mut() {
+            let start = self.frame_validated.saturating_sub(offset).min(chunk.len());
+            offset += chunk.len();
+            let fresh = &mut chunk[start..];
+            if fresh.is_empty() {
                 continue;
             }
-            fresh.extend_from_slice(&chunk[skip..]);
-            skip = 0;
-        }
-        if self.masked {
-            mask::unmask_from(&mut fresh, self.mask, self.frame_validated);
+            if self.masked {
+                mask::unmask_from(fresh, self.mask, offset - fresh.len());
+            }
+            valid = valid && self.utf8.feed(fresh);
         }
         self.frame_validated = self.buffered_bytes;
-        if self.utf8.feed(&fresh) {
+        if valid {
             Ok(())
         } else {
             Err(ProtocolError::InvalidUtf8)
