@@ -11,7 +11,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** The permessage-deflate compressor of one direction of a connection. */
 export declare class NativeDeflate {
-  /** Creates a compressor (`{ windowBits, level, memLevel, strategy, noContextTakeover }`). */
+  /**
+   * Creates a compressor (`{ windowBits, level, memLevel, strategy, noContextTakeover }`).
+   * Throws a `RangeError` (`ERR_OUT_OF_RANGE`, Node's message) for an option out of the
+   * range Node's zlib accepts, as `zlib.createDeflateRaw()` does.
+   */
   constructor(options?: NativeDeflateOptions | undefined | null)
   /**
    * Compresses one fragment with `Z_SYNC_FLUSH`; with `fin` (the last fragment of the
@@ -48,7 +52,7 @@ export declare class NativeInflate {
 
 /**
  * The incremental WebSocket frame parser of one connection (ws's `Receiver` without the
- * stream and the events): push chunks, then call `next()` until it returns null.
+ * stream and the events): push chunks, then call `drain()` until it returns null.
  */
 export declare class NativeReceiver {
   /** A receiver at the start of a connection. */
@@ -60,31 +64,29 @@ export declare class NativeReceiver {
    */
   push(chunk: Buffer): ProtocolErrorRecord | null
   /**
-   * Parses as far as possible and returns the next event, or null when more bytes (or an
-   * inflate result) are needed. After an `error` event the receiver is dead.
-   */
-  next(): { kind: 'message', binary: boolean, data: Buffer[] } | { kind: 'ping', data: Buffer } | { kind: 'pong', data: Buffer } | { kind: 'close', code: number, reason: Buffer } | { kind: 'inflate', data: Buffer, fin: boolean } | { kind: 'error', error: ProtocolErrorRecord } | null
-  /**
-   * A batched `next()`, for speed: one call (and one `Buffer`) for every event ready,
-   * instead of one call and one object per event. Writes 4-number records into `out` and
-   * returns a Buffer holding their payloads, or null (and `out[0] = 0`) when no event is
-   * ready. A record is `[kind, arg, offset, length]`, payload `buf[offset, offset+length)`;
+   * Parses as far as possible and hands out every event ready, in one call: writes
+   * 4-number records into `out` and returns a new Buffer holding their payloads (never
+   * reused: JS may keep views into it), or null (and `out[0] = 0`) when no event is ready.
+   * A record is `[kind, arg, offset, length]`, payload `buf[offset, offset+length)`;
    * kind 0 ends the list:
    * - `1` message: `arg` 1 binary, 0 text; the range covers the whole message. When it has
-   *   more than one fragment (and `out` has room) one `7` record per fragment follows.
+   *   more than one fragment one `7` record per fragment follows.
    * - `2` ping / `3` pong: `arg` is `totalPayloadLength` when the frame was parsed.
    * - `4` close: `arg` is the code, the range the reason.
    * - `5` inflate: `arg` 1 when final; the range is the compressed fragment. The list
    *   stops; call `pushInflated()`, then `drain()` again.
    * - `6` error: the list stops; `takeError()` returns the record. The receiver is dead.
    *
-   * `out.length` must be at least 8; events that do not fit wait for the next call.
+   * A batch holds at most 64 KiB of payloads, or one larger event alone.
+   * `out.length` must be at least 8; events that do not fit wait for the next call. When
+   * the first event alone does not fit (a message of many fragments), `drain()` returns
+   * null with `out[0] = 8` and `out[1]` the length `out` needs; the event waits.
    */
   drain(out: Float64Array): Buffer | null
   /** The error of the last `error` record of `drain()`, once; else null. */
   takeError(): ProtocolErrorRecord | null
   /**
-   * The inflated bytes of the pending `inflate` event (then call `next()` again). `fin`
+   * The inflated bytes of the pending `inflate` event (then call `drain()` again). `fin`
    * repeats the event's flag. Ignored when no inflate is pending.
    */
   pushInflated(data: Buffer, fin: boolean): void
@@ -146,9 +148,9 @@ export interface NativeDeflateOptions {
   windowBits?: number
   /** The compression level, 0 to 9, or -1 for zlib's default (default -1). */
   level?: number
-  /** zlib's `memLevel`, 1 to 9 (default 8; not applied yet, zlib's default is used). */
+  /** zlib's `memLevel`, 1 to 9 (default 8). */
   memLevel?: number
-  /** zlib's `strategy` (default 0; not applied yet, zlib's default is used). */
+  /** zlib's `strategy`, 0 to 4 (default 0, `Z_DEFAULT_STRATEGY`). */
   strategy?: number
   /** Drop the window after each message (`*_no_context_takeover`). */
   noContextTakeover?: boolean

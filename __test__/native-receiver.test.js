@@ -9,7 +9,57 @@ const {
 } = require('../lib/native');
 
 /**
- * Pushes hex-encoded chunks and collects every event `next()` returns.
+ * Calls `drain()` until it returns null and turns its records into
+ * `{ kind, … }` objects (a message's `data` is its fragments).
+ *
+ * @param {NativeReceiver} receiver The receiver
+ * @return {Object[]} The events
+ */
+function drainEvents(receiver) {
+  const out = new Float64Array(64);
+  const events = [];
+  let buf;
+
+  while ((buf = receiver.drain(out)) !== null) {
+    let i = 0;
+
+    while (out[i] !== 0) {
+      const kind = out[i];
+      const arg = out[i + 1];
+      const data = buf.subarray(out[i + 2], out[i + 2] + out[i + 3]);
+
+      i += 4;
+
+      if (kind === 1) {
+        const fragments = [];
+
+        while (out[i] === 7) {
+          fragments.push(buf.subarray(out[i + 2], out[i + 2] + out[i + 3]));
+          i += 4;
+        }
+
+        if (fragments.length === 0 && data.length !== 0) fragments.push(data);
+        events.push({ kind: 'message', binary: arg === 1, data: fragments });
+      } else if (kind === 2) {
+        events.push({ kind: 'ping', data });
+      } else if (kind === 3) {
+        events.push({ kind: 'pong', data });
+      } else if (kind === 4) {
+        events.push({ kind: 'close', code: arg, reason: data });
+      } else if (kind === 5) {
+        events.push({ kind: 'inflate', data, fin: arg === 1 });
+      } else {
+        assert.strictEqual(kind, 6);
+        events.push({ kind: 'error', error: receiver.takeError() });
+      }
+    }
+  }
+
+  return events;
+}
+
+/**
+ * Pushes hex-encoded chunks and collects every event `drain()` returns.
  *
  * @param {NativeReceiver} receiver The receiver
  * @param {...String} chunks The chunks, as hex strings
@@ -23,8 +73,7 @@ function feed(receiver, ...chunks) {
 
     if (error) events.push({ kind: 'push-error', error });
 
-    let event;
-    while ((event = receiver.next()) !== null) events.push(event);
+    events.push(...drainEvents(receiver));
   }
 
   return events;
@@ -78,17 +127,17 @@ describe('NativeReceiver', () => {
     const whole = new NativeReceiver();
 
     assert.strictEqual(whole.push(frame), null);
-    assert.ok(whole.next().data[0].equals(payload));
+    assert.ok(drainEvents(whole)[0].data[0].equals(payload));
 
     const split = new NativeReceiver();
 
     split.push(frame.subarray(0, 1000));
     split.push(frame.subarray(1000, 70000));
-    assert.strictEqual(split.next(), null);
+    assert.deepStrictEqual(drainEvents(split), []);
     assert.strictEqual(split.state, 4);
     split.push(frame.subarray(70000));
 
-    const event = split.next();
+    const [event] = drainEvents(split);
 
     assert.strictEqual(event.data.length, 1);
     assert.ok(event.data[0].equals(payload));
@@ -205,22 +254,22 @@ describe('NativeReceiver', () => {
       { kind: 'inflate', data: Buffer.from([0xaa]), fin: false }
     ]);
     assert.strictEqual(receiver.state, 5);
-    assert.strictEqual(receiver.next(), null);
+    assert.deepStrictEqual(drainEvents(receiver), []);
 
     receiver.pushInflated(Buffer.from('foo'), false);
-    assert.deepStrictEqual(receiver.next(), {
-      kind: 'inflate',
-      data: Buffer.from([0xbb]),
-      fin: true
-    });
+    assert.deepStrictEqual(drainEvents(receiver), [
+      { kind: 'inflate', data: Buffer.from([0xbb]), fin: true }
+    ]);
 
     receiver.pushInflated(Buffer.from('bar'), true);
-    assert.deepStrictEqual(receiver.next(), {
-      kind: 'message',
-      binary: false,
-      data: [Buffer.from('foo'), Buffer.from('bar')]
-    });
-    assert.strictEqual(receiver.next(), null);
+    assert.deepStrictEqual(drainEvents(receiver), [
+      {
+        kind: 'message',
+        binary: false,
+        data: [Buffer.from('foo'), Buffer.from('bar')]
+      }
+    ]);
+    assert.deepStrictEqual(drainEvents(receiver), []);
   });
 
   it('rejects RSV1 without `perMessageDeflate`', () => {
@@ -308,10 +357,76 @@ describe('NativeReceiver#drain()', () => {
     }
 
     assert.deepStrictEqual(drainAll(16), ['1:a', '1:b', '1:cd', '7:c', '7:d']);
+    assert.deepStrictEqual(drainAll(8), ['1:a', '1:b']);
+  });
+
+  it('asks for a larger array when one message does not fit', () => {
+    const receiver = new NativeReceiver();
+    const out = new Float64Array(8);
+
+    receiver.push(Buffer.from('010163800164810165', 'hex'));
+
+    assert.strictEqual(receiver.drain(out), null);
+    assert.deepStrictEqual([out[0], out[1]], [8, 16]);
+
     //
-    // With room for one record, fragment boundaries are left out.
+    // The message waits for a call with room for it.
     //
-    assert.deepStrictEqual(drainAll(8), ['1:a', '1:b', '1:cd']);
+    const larger = new Float64Array(out[1]);
+    const buf = receiver.drain(larger);
+
+    assert.deepStrictEqual(records(larger, buf), [
+      [1, 0, Buffer.from('cd')],
+      [7, 0, Buffer.from('c')],
+      [7, 0, Buffer.from('d')]
+    ]);
+    assert.deepStrictEqual(records(out, receiver.drain(out)), [
+      [1, 0, Buffer.from('e')]
+    ]);
+  });
+
+  it('keeps a batch within 64 KiB unless one event is larger', () => {
+    const receiver = new NativeReceiver();
+    const out = new Float64Array(1024);
+    const small = encodeFrame(Buffer.alloc(1000, 1), 2, true, false, null);
+    const large = encodeFrame(Buffer.alloc(100000, 2), 2, true, false, null);
+    const sizes = [];
+    let buf;
+
+    receiver.push(
+      Buffer.concat([...Array(100).fill(small), large, small, large])
+    );
+
+    while ((buf = receiver.drain(out)) !== null) {
+      const count = records(out, buf).length;
+
+      sizes.push(`${count}:${buf.length}`);
+    }
+
+    assert.deepStrictEqual(sizes, [
+      '65:65000',
+      '35:35000',
+      '1:100000',
+      '1:1000',
+      '1:100000'
+    ]);
+  });
+
+  it('hands out a new Buffer on every call', () => {
+    const receiver = new NativeReceiver();
+    const out = new Float64Array(64);
+
+    receiver.push(Buffer.from('810161', 'hex'));
+
+    const first = receiver.drain(out);
+
+    receiver.push(Buffer.from('810162', 'hex'));
+
+    const second = receiver.drain(out);
+
+    assert.notStrictEqual(first.buffer, second.buffer);
+    assert.deepStrictEqual(first, Buffer.from('a'));
+    assert.deepStrictEqual(second, Buffer.from('b'));
   });
 
   it('stops at an inflate record and at an error record', () => {
@@ -375,7 +490,7 @@ describe('encodeFrame', () => {
     });
 
     receiver.push(frame);
-    const event = receiver.next();
+    const [event] = drainEvents(receiver);
 
     assert.strictEqual(event.kind, 'inflate');
     assert.ok(event.data.equals(payload));

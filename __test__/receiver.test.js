@@ -284,4 +284,127 @@ describe('Receiver (ws-rs)', () => {
 
     receiver.write(Buffer.from('c105ffffffffff', 'hex'));
   });
+
+  it('reports `_totalPayloadLength` as it was when each event was parsed', () => {
+    const receiver = new Receiver({ maxPayload: 100 });
+    const seen = [];
+
+    receiver.on('ping', () =>
+      seen.push(['ping', receiver._totalPayloadLength])
+    );
+    receiver.on('pong', () =>
+      seen.push(['pong', receiver._totalPayloadLength])
+    );
+    receiver.on('message', () => {
+      seen.push(['message', receiver._totalPayloadLength, receiver._state]);
+    });
+
+    //
+    // A fragment, a ping, the last fragment, a pong, and the start of the
+    // next message, in one chunk.
+    //
+    receiver.write(Buffer.from('02024865890080036c6c6f8a00010548', 'hex'));
+
+    assert.deepStrictEqual(seen, [
+      ['ping', 2],
+      ['message', 0, 0],
+      ['pong', 0]
+    ]);
+    assert.strictEqual(receiver._totalPayloadLength, 5);
+    assert.strictEqual(receiver._state, 4);
+  });
+
+  it('emits one event per turn and a later error last without sync events', (done) => {
+    const receiver = new Receiver({ allowSynchronousEvents: false });
+    const seen = [];
+
+    receiver.on('message', (data) => {
+      seen.push(data.toString());
+      assert.strictEqual(receiver._state, 6);
+    });
+    receiver.on('ping', (data) => seen.push(`ping ${data}`));
+    receiver.on('error', (err) => {
+      assert.strictEqual(err.code, 'WS_ERR_INVALID_OPCODE');
+      assert.deepStrictEqual(seen, ['a', 'ping b', 'c']);
+      done();
+    });
+
+    receiver.write(
+      Buffer.from('810161890162810163 8300'.replace(' ', ''), 'hex')
+    );
+    assert.deepStrictEqual(seen, []);
+
+    setImmediate(() => assert.deepStrictEqual(seen, ['a']));
+  });
+
+  it('gives every fragment to the `fragments` binary type', (done) => {
+    const receiver = new Receiver({ binaryType: 'fragments' });
+    const frames = [Buffer.from('0201aa', 'hex')];
+
+    for (let i = 1; i < 299; i++) frames.push(Buffer.from([0x00, 0x01, i]));
+    frames.push(Buffer.from('0001ff 8001ee'.replace(' ', ''), 'hex'));
+
+    receiver.on('message', (data, isBinary) => {
+      assert.ok(isBinary);
+      assert.strictEqual(data.length, 301);
+      assert.deepStrictEqual(data[0], Buffer.from([0xaa]));
+      assert.deepStrictEqual(data[298], Buffer.from([298 & 0xff]));
+      assert.deepStrictEqual(data[300], Buffer.from([0xee]));
+      done();
+    });
+
+    receiver.write(Buffer.concat(frames));
+  });
+
+  it('never changes a payload it handed out', () => {
+    const receiver = new Receiver({ binaryType: 'fragments' });
+    const kept = [];
+
+    receiver.on('message', (data) => kept.push(data));
+    receiver.on('ping', (data) => kept.push(data));
+
+    for (let i = 0; i < 200; i++) {
+      const byte = (i & 0xff).toString(16).padStart(2, '0');
+
+      receiver.write(
+        Buffer.from(`8201${byte}8901${byte}0201${byte}8001${byte}`, 'hex')
+      );
+    }
+
+    assert.strictEqual(kept.length, 600);
+    for (let i = 0; i < 200; i++) {
+      assert.deepStrictEqual(kept[i * 3], [Buffer.from([i])]);
+      assert.deepStrictEqual(kept[i * 3 + 1], Buffer.from([i]));
+      assert.deepStrictEqual(kept[i * 3 + 2], [
+        Buffer.from([i]),
+        Buffer.from([i])
+      ]);
+    }
+  });
+
+  it('does not let a small message pin a large one', () => {
+    const receiver = new Receiver();
+    const large = Buffer.alloc(100 * 1024, 'x');
+    const kept = [];
+
+    receiver.on('message', (data) => kept.push(data));
+    receiver.write(
+      Buffer.concat([
+        ...Sender.frame(large, {
+          fin: true,
+          rsv1: false,
+          opcode: 2,
+          mask: false,
+          readOnly: false
+        }),
+        Buffer.from('820161', 'hex')
+      ])
+    );
+
+    assert.strictEqual(kept.length, 2);
+    assert.deepStrictEqual(kept[0], large);
+    assert.deepStrictEqual(kept[1], Buffer.from('a'));
+    assert.notStrictEqual(kept[1].buffer, kept[0].buffer);
+    assert.ok(kept[1].buffer.byteLength <= 64 * 1024);
+  });
 });
