@@ -135,6 +135,139 @@ describe('NativeDeflate', () => {
     }
   });
 
+  it('applies memLevel and strategy (the output changes)', () => {
+    const data = sample(60000);
+    const compress = (options) =>
+      new NativeDeflate(options).compress(data, true);
+    const reference = compress({});
+
+    //
+    // Were the options ignored, these would all be byte-identical to the
+    // default stream.
+    //
+    for (const options of [
+      { memLevel: 1 },
+      { strategy: zlib.constants.Z_HUFFMAN_ONLY },
+      { strategy: zlib.constants.Z_RLE },
+      { strategy: zlib.constants.Z_FIXED }
+    ]) {
+      const compressed = compress(options);
+
+      assert.ok(!compressed.equals(reference), JSON.stringify(options));
+      assert.ok(nodeInflate([compressed]).equals(data));
+    }
+
+    assert.ok(
+      compress({ strategy: zlib.constants.Z_HUFFMAN_ONLY }).length >
+        reference.length
+    );
+    assert.ok(
+      compress({ level: 6, memLevel: 8, strategy: 0 }).equals(reference)
+    );
+  });
+
+  it('rejects out-of-range options as Node zlib does', () => {
+    for (const options of [
+      { level: -2 },
+      { level: 10 },
+      { memLevel: 0 },
+      { memLevel: 10 },
+      { strategy: -1 },
+      { strategy: 5 },
+      { strategy: Infinity },
+      { windowBits: 7 },
+      { windowBits: 16 },
+      { memLevel: 1e10 }
+    ]) {
+      let expected;
+
+      try {
+        zlib.createDeflateRaw(options);
+      } catch (err) {
+        expected = err;
+      }
+
+      assert.ok(expected, JSON.stringify(options));
+      assert.throws(
+        () => new NativeDeflate(options),
+        (err) => {
+          assert.ok(err instanceof RangeError);
+          assert.strictEqual(err.code, expected.code);
+          assert.strictEqual(err.message, expected.message);
+          return true;
+        },
+        JSON.stringify(options)
+      );
+    }
+
+    //
+    // NaN falls back to the default and fractions are truncated, as in Node.
+    //
+    for (const options of [
+      { memLevel: NaN },
+      { level: 4.5 },
+      { memLevel: 8.9 }
+    ]) {
+      const data = sample(1000);
+
+      assert.ok(
+        nodeInflate([new NativeDeflate(options).compress(data, true)]).equals(
+          data
+        )
+      );
+    }
+  });
+
+  it('makes send() throw as ws does for a bad zlibDeflateOptions', async () => {
+    /**
+     * Runs one server with `memLevel: 10` and returns what its send() threw.
+     *
+     * @param {Object} lib The library (ws-rs or npm ws)
+     * @return {Promise<Error>} The error
+     */
+    function sendError(lib) {
+      return new Promise((resolve, reject) => {
+        const wss = new lib.WebSocketServer(
+          {
+            port: 0,
+            perMessageDeflate: {
+              threshold: 0,
+              zlibDeflateOptions: { memLevel: 10 }
+            }
+          },
+          () => {
+            const ws = new lib(`ws://127.0.0.1:${wss.address().port}`);
+
+            ws.on('open', () => ws.send('hello'));
+            ws.on('error', () => {});
+            ws.on('close', () => wss.close());
+          }
+        );
+        const timer = setTimeout(() => reject(new Error('timeout')), 5000);
+
+        wss.on('connection', (ws) => {
+          ws.on('message', (data) => {
+            clearTimeout(timer);
+            try {
+              ws.send(data);
+              reject(new Error('send() did not throw'));
+            } catch (err) {
+              resolve(err);
+            }
+            ws.terminate();
+          });
+        });
+      });
+    }
+
+    const ours = await sendError(require('..'));
+    const theirs = await sendError(require('ws'));
+
+    assert.ok(ours instanceof RangeError);
+    assert.strictEqual(ours.code, theirs.code);
+    assert.strictEqual(ours.message, theirs.message);
+  });
+
   it('restarts the stream after reset()', () => {
     const deflate = new NativeDeflate({});
     const hello = Buffer.from('Hello');

@@ -22,8 +22,9 @@ use napi::{JsValue, Task};
 use napi_derive::napi;
 
 use crate::protocol::deflate::{
-    DeflateConfig, Deflater, InflateConfig, Inflater, DEFAULT_LEVEL, DEFAULT_MEM_LEVEL,
-    DEFAULT_STRATEGY, MAX_WINDOW_BITS,
+    zlib_option, DeflateConfig, Deflater, InflateConfig, Inflater, OptionError, DEFAULT_LEVEL,
+    DEFAULT_MEM_LEVEL, DEFAULT_STRATEGY, LEVEL_RANGE, MAX_WINDOW_BITS, MEM_LEVEL_RANGE,
+    STRATEGY_RANGE, WINDOW_BITS_RANGE,
 };
 
 /// Options of `new NativeDeflate()`: Node's `zlibDeflateOptions` plus the negotiated
@@ -34,9 +35,9 @@ pub struct NativeDeflateOptions {
     pub window_bits: Option<f64>,
     /// The compression level, 0 to 9, or -1 for zlib's default (default -1).
     pub level: Option<f64>,
-    /// zlib's `memLevel`, 1 to 9 (default 8; not applied yet, zlib's default is used).
+    /// zlib's `memLevel`, 1 to 9 (default 8).
     pub mem_level: Option<f64>,
-    /// zlib's `strategy` (default 0; not applied yet, zlib's default is used).
+    /// zlib's `strategy`, 0 to 4 (default 0, `Z_DEFAULT_STRATEGY`).
     pub strategy: Option<f64>,
     /// Drop the window after each message (`*_no_context_takeover`).
     pub no_context_takeover: Option<bool>,
@@ -114,8 +115,10 @@ pub struct NativeDeflate {
 #[napi]
 impl NativeDeflate {
     /// Creates a compressor (`{ windowBits, level, memLevel, strategy, noContextTakeover }`).
+    /// Throws a `RangeError` (`ERR_OUT_OF_RANGE`, Node's message) for an option out of the
+    /// range Node's zlib accepts, as `zlib.createDeflateRaw()` does.
     #[napi(constructor)]
-    pub fn new(options: Option<NativeDeflateOptions>) -> Self {
+    pub fn new(env: Env, options: Option<NativeDeflateOptions>) -> Result<Self> {
         let options = options.unwrap_or(NativeDeflateOptions {
             window_bits: None,
             level: None,
@@ -123,15 +126,14 @@ impl NativeDeflate {
             strategy: None,
             no_context_takeover: None,
         });
-        let config = DeflateConfig {
-            window_bits: window_bits_option(options.window_bits),
-            level: int_option(options.level, DEFAULT_LEVEL),
-            mem_level: u8::try_from(int_option(options.mem_level, DEFAULT_MEM_LEVEL.into()))
-                .unwrap_or(DEFAULT_MEM_LEVEL),
-            strategy: int_option(options.strategy, DEFAULT_STRATEGY),
-            no_context_takeover: options.no_context_takeover.unwrap_or(false),
+        let config = match deflate_config(&options) {
+            Ok(config) => config,
+            Err(err) => {
+                env.throw_range_error(err.message(), Some(err.code()))?;
+                return Err(Error::new(Status::PendingException, err.message().to_owned()));
+            }
         };
-        Self { inner: Arc::new(Mutex::new(Deflater::new(config))) }
+        Ok(Self { inner: Arc::new(Mutex::new(Deflater::new(config))) })
     }
 
     /// Compresses one fragment with `Z_SYNC_FLUSH`; with `fin` (the last fragment of the
@@ -159,6 +161,27 @@ impl NativeDeflate {
     pub fn reset(&self) {
         lock(&self.inner).reset();
     }
+}
+
+/// Checks the options as Node's zlib does (in its order: windowBits, level, memLevel,
+/// strategy) and builds the codec's config.
+fn deflate_config(
+    options: &NativeDeflateOptions,
+) -> std::result::Result<DeflateConfig, OptionError> {
+    let window_bits =
+        zlib_option("windowBits", options.window_bits, WINDOW_BITS_RANGE, MAX_WINDOW_BITS.into())?;
+    let level = zlib_option("level", options.level, LEVEL_RANGE, DEFAULT_LEVEL)?;
+    let mem_level =
+        zlib_option("memLevel", options.mem_level, MEM_LEVEL_RANGE, DEFAULT_MEM_LEVEL.into())?;
+    let strategy = zlib_option("strategy", options.strategy, STRATEGY_RANGE, DEFAULT_STRATEGY)?;
+    Ok(DeflateConfig {
+        // Both in range (checked above), so the conversions cannot fail.
+        window_bits: u8::try_from(window_bits).unwrap_or(MAX_WINDOW_BITS),
+        level,
+        mem_level: u8::try_from(mem_level).unwrap_or(DEFAULT_MEM_LEVEL),
+        strategy,
+        no_context_takeover: options.no_context_takeover.unwrap_or(false),
+    })
 }
 
 fn compress(

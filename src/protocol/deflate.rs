@@ -1,6 +1,9 @@
 //! permessage-deflate (RFC 7692): the per-connection compressor and decompressor, and the
-//! negotiation of the extension's parameters. Sans-IO: no sockets, no napi; zlib is flate2 on
-//! the pure-Rust zlib-rs backend (the only pure-Rust backend that honours window bits).
+//! negotiation of the extension's parameters. Sans-IO: no sockets, no napi. zlib is the
+//! pure-Rust zlib-rs (the only pure-Rust implementation that honours window bits): the
+//! compressor uses its own API, the only one that sets `memLevel` and `strategy`; the
+//! decompressor goes through flate2 on the same zlib-rs backend (inflate has neither knob, and
+//! flate2's `Decompress` already gives the uninitialised-output call the bomb guard relies on).
 //!
 //! The mechanics mirror ws's `lib/permessage-deflate.js`: every fragment is compressed with
 //! `Z_SYNC_FLUSH`, the `00 00 ff ff` tail of the empty stored block that the flush produces is
@@ -9,8 +12,10 @@
 //! after each message (§7.1.1).
 
 use std::fmt;
+use std::ops::RangeInclusive;
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
+use zlib_rs::{Deflate, DeflateFlush, Method, Strategy};
 
 use super::error::ProtocolError;
 
@@ -35,6 +40,18 @@ pub const MIN_WINDOW_BITS: u8 = 8;
 /// The smallest window zlib (and zlib-rs) can use for a raw deflate stream.
 const MIN_RAW_WINDOW_BITS: u8 = 9;
 
+/// The levels Node's zlib accepts (`Z_MIN_LEVEL` to `Z_MAX_LEVEL`).
+pub const LEVEL_RANGE: RangeInclusive<i32> = -1..=9;
+
+/// The `memLevel`s Node's zlib accepts (`Z_MIN_MEMLEVEL` to `Z_MAX_MEMLEVEL`).
+pub const MEM_LEVEL_RANGE: RangeInclusive<i32> = 1..=9;
+
+/// The strategies Node's zlib accepts (`Z_DEFAULT_STRATEGY` to `Z_FIXED`).
+pub const STRATEGY_RANGE: RangeInclusive<i32> = 0..=4;
+
+/// The window bits Node's zlib accepts (`Z_MIN_WINDOWBITS` to `Z_MAX_WINDOWBITS`).
+pub const WINDOW_BITS_RANGE: RangeInclusive<i32> = 8..=15;
+
 /// Output grows by at least this much at a time while inflating.
 const MIN_INFLATE_CHUNK: usize = 1024;
 
@@ -48,9 +65,11 @@ pub struct DeflateConfig {
     pub window_bits: u8,
     /// The compression level, 0 to 9, or -1 for zlib's default (6).
     pub level: i32,
-    /// zlib's `memLevel` (1 to 9). Not applied yet: see [`Deflater`].
+    /// zlib's `memLevel`, 1 to 9: it trades memory for compression. In zlib-rs it sizes the
+    /// literal buffer (`4 << (mem_level + 6)` bytes: 64 KiB at 8, 4 KiB at 4); unlike zlib,
+    /// the hash table is a fixed 64 Ki entries (128 KiB) whatever the level.
     pub mem_level: u8,
-    /// zlib's `strategy`. Not applied yet: see [`Deflater`].
+    /// zlib's `strategy`, 0 (`Z_DEFAULT_STRATEGY`) to 4 (`Z_FIXED`).
     pub strategy: i32,
     /// Drop the window after each message (`*_no_context_takeover` for our direction).
     pub no_context_takeover: bool,
@@ -96,15 +115,95 @@ impl fmt::Display for DeflateError {
 
 impl std::error::Error for DeflateError {}
 
-/// The compressor of one direction of a connection.
-///
-/// Gap: flate2 exposes neither `memLevel` nor `strategy` (RESEARCH.md §3f), so those two
-/// options are kept in the config but zlib's defaults (8, `Z_DEFAULT_STRATEGY`) are used. The
-/// output is a valid stream either way; only its size and the memory used differ. Applying
-/// them needs the `zlib-rs` crate (`DeflateConfig { mem_level, strategy, .. }`) as a direct
-/// dependency.
+/// A zlib option out of its range, reported as Node's zlib does: a `RangeError` with the
+/// code `ERR_OUT_OF_RANGE` (Node `lib/zlib.js` `checkRangesOrGetDefault`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OptionError {
+    message: String,
+}
+
+impl OptionError {
+    /// Node's `err.code`.
+    pub fn code(&self) -> &'static str {
+        "ERR_OUT_OF_RANGE"
+    }
+
+    /// Node's message, e.g. `The value of "options.memLevel" is out of range. It must be >= 1
+    /// and <= 9. Received 10`.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for OptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for OptionError {}
+
+/// A JS number as Node's `ERR_OUT_OF_RANGE` prints it: integers without a fraction, and
+/// integers beyond 2^32 with `_` separators (Node `addNumericalSeparator`).
+fn js_number(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".to_owned();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    if value.fract() != 0.0 || value.abs() >= 1e21 {
+        return value.to_string();
+    }
+    let digits = format!("{}", value.abs() as u128);
+    let sign = if value < 0.0 { "-" } else { "" };
+    if value.abs() <= 4_294_967_296.0 {
+        return format!("{sign}{digits}");
+    }
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push('_');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}")
+}
+
+/// Checks one numeric zlib option as Node's zlib does: absent or `NaN` is `default`, an
+/// infinite or out-of-range value is an [`OptionError`], and a fraction is dropped (Node
+/// reads the value as an `Int32`). `name` is the option's key, e.g. `memLevel`.
+pub fn zlib_option(
+    name: &str,
+    value: Option<f64>,
+    range: RangeInclusive<i32>,
+    default: i32,
+) -> Result<i32, OptionError> {
+    let value = match value {
+        Some(v) if !v.is_nan() => v,
+        _ => return Ok(default),
+    };
+    let expected = if value.is_finite() {
+        if value >= f64::from(*range.start()) && value <= f64::from(*range.end()) {
+            // In range, hence within i32; `as` truncates towards zero as `Int32Value` does.
+            return Ok(value as i32);
+        }
+        format!(">= {} and <= {}", range.start(), range.end())
+    } else {
+        "a finite number".to_owned()
+    };
+    Err(OptionError {
+        message: format!(
+            "The value of \"options.{name}\" is out of range. It must be {expected}. Received {}",
+            js_number(value)
+        ),
+    })
+}
+
+/// The compressor of one direction of a connection: a raw zlib-rs deflate stream with every
+/// zlib option Node's `zlibDeflateOptions` has (`level`, `memLevel`, `strategy`) applied.
 pub struct Deflater {
-    stream: Compress,
+    stream: Deflate,
     no_context_takeover: bool,
 }
 
@@ -115,19 +214,31 @@ impl fmt::Debug for Deflater {
 }
 
 impl Deflater {
-    /// Creates a compressor. Out-of-range values are clamped to what zlib accepts.
+    /// Creates a compressor. Out-of-range values are clamped to what zlib accepts (an unknown
+    /// strategy is the default one): callers that must refuse them, as Node's zlib does,
+    /// check them first with [`zlib_option`].
     pub fn new(config: DeflateConfig) -> Self {
         // zlib >= 1.2.9 and zlib-rs refuse a 256-byte window for a raw stream (madler/zlib#171),
-        // and flate2 panics outside 9..=15, so windowBits 8 deflates with 9, as Node does
-        // (nodejs/node#16511). That is still valid for a peer that asked for 8: zlib never
-        // emits a distance above MAX_DIST = window size - MIN_LOOKAHEAD (262), which is 250
-        // bytes for a 512-byte window (zlib-rs `State::max_dist`, checked by every deflate
-        // algorithm), so every back-reference fits the peer's 256-byte window. The test
-        // `window_bits_8_output_fits_a_256_byte_window` checks the distances.
+        // so windowBits 8 deflates with 9, as Node does (nodejs/node#16511). That is still
+        // valid for a peer that asked for 8: zlib never emits a distance above MAX_DIST =
+        // window size - MIN_LOOKAHEAD (262), which is 250 bytes for a 512-byte window (zlib-rs
+        // `State::max_dist`, checked by every deflate algorithm), so every back-reference fits
+        // the peer's 256-byte window. The test `window_bits_8_output_fits_a_256_byte_window`
+        // checks the distances.
         let window_bits = config.window_bits.clamp(MIN_RAW_WINDOW_BITS, MAX_WINDOW_BITS);
-        let level = if config.level < 0 { 6 } else { config.level.min(9) as u32 };
+        let zlib_config = zlib_rs::DeflateConfig {
+            level: config.level.clamp(*LEVEL_RANGE.start(), *LEVEL_RANGE.end()),
+            method: Method::Deflated,
+            // Negative window bits select a raw stream (no zlib header), zlib's convention.
+            window_bits: -i32::from(window_bits),
+            mem_level: i32::from(config.mem_level)
+                .clamp(*MEM_LEVEL_RANGE.start(), *MEM_LEVEL_RANGE.end()),
+            strategy: Strategy::try_from(config.strategy).unwrap_or_default(),
+        };
+        // Every field is in the range zlib-rs checks, so its initialisation (which asserts
+        // success) cannot fail but on an allocation failure, which aborts anyway.
         Self {
-            stream: Compress::new_with_window_bits(Compression::new(level), false, window_bits),
+            stream: Deflate::new_with_config(zlib_config),
             no_context_takeover: config.no_context_takeover,
         }
     }
@@ -143,22 +254,31 @@ impl Deflater {
             if out.capacity() - out.len() < 64 {
                 out.reserve(out.capacity().max(1024));
             }
+            let start = out.len();
+            let spare = out.spare_capacity_mut();
+            let room = spare.len();
             let input = data.get(consumed..).unwrap_or_default();
             let (before_in, before_out) = (self.stream.total_in(), self.stream.total_out());
-            let result = self.stream.compress_vec(input, &mut out, FlushCompress::Sync);
-            if let Err(err) = result {
-                self.stream.reset();
-                return Err(DeflateError {
-                    message: err.message().unwrap_or("stream error").to_owned(),
-                });
-            }
+            // Uninitialised output, as flate2's `compress_vec` does: zeroing it first is
+            // wasted work.
+            let result = self.stream.compress_uninit(input, spare, DeflateFlush::SyncFlush);
             let read = (self.stream.total_in() - before_in) as usize;
-            let written = self.stream.total_out() - before_out;
+            let written = ((self.stream.total_out() - before_out) as usize).min(room);
+            // SAFETY: zlib initialised the first `written` bytes of the spare capacity (its
+            // `total_out` counts exactly the bytes it wrote, at most `room`), so the first
+            // `start + written` bytes are initialised and within the capacity.
+            unsafe { out.set_len(start + written) };
+            // `BufError` (no progress possible, e.g. a second flush without input) is not a
+            // failure: the progress check below ends the loop.
+            if let Err(err) = result {
+                let message = self.stream.error_message().unwrap_or(err.as_str()).to_owned();
+                self.stream.reset();
+                return Err(DeflateError { message });
+            }
             consumed += read;
             // zlib's contract: a flush is complete when deflate returns with output space
             // left. The progress check guards against a stream that can make none.
-            if (consumed >= data.len() && out.len() < out.capacity()) || (read == 0 && written == 0)
-            {
+            if (consumed >= data.len() && written < room) || (read == 0 && written == 0) {
                 break;
             }
         }
@@ -1339,5 +1459,92 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.message, "Invalid value for parameter \"client_max_window_bits\": true");
         assert!(err.type_error);
+    }
+
+    #[test]
+    fn applies_mem_level_and_strategy_and_still_round_trips() {
+        let data = sample(200_000, 7);
+        let compress = |level: i32, mem_level: u8, strategy: i32| {
+            let mut d = Deflater::new(DeflateConfig {
+                level,
+                mem_level,
+                strategy,
+                ..DeflateConfig::default()
+            });
+            let out = d.compress(&data, true).unwrap();
+            assert_eq!(inflater(15, false, 0).decompress(&out, true).unwrap(), data);
+            out
+        };
+        let default = compress(-1, 8, 0);
+        // Z_HUFFMAN_ONLY emits no back-references, so its output is larger than the default
+        // strategy's; Z_RLE and Z_FIXED differ too (Z_FILTERED only changes the choice of
+        // short matches, which this sample may not have). Were the options ignored, all of
+        // these would be byte-identical to the default. (`assert!` keeps a failure's output
+        // short.)
+        assert!(compress(-1, 8, 2).len() > default.len());
+        assert!(compress(-1, 8, 3) != default);
+        assert!(compress(-1, 8, 4) != default);
+        compress(-1, 8, 1);
+        // A smaller memLevel means a smaller hash table and literal buffer: other output.
+        assert!(compress(-1, 1, 0) != default);
+        assert!(compress(-1, 1, 0).len() > default.len());
+        assert!(compress(6, 8, 0) == default);
+    }
+
+    #[test]
+    fn clamps_out_of_range_options_instead_of_panicking() {
+        for (level, mem_level, strategy) in [(-5, 0, -1), (42, 200, 99), (i32::MIN, 10, 5)] {
+            let mut d = Deflater::new(DeflateConfig {
+                window_bits: 0,
+                level,
+                mem_level,
+                strategy,
+                no_context_takeover: false,
+            });
+            let out = d.compress(b"Hello Hello Hello", true).unwrap();
+            assert_eq!(inflater(9, false, 0).decompress(&out, true).unwrap(), b"Hello Hello Hello");
+        }
+    }
+
+    #[test]
+    fn checks_zlib_options_as_node_does() {
+        assert_eq!(zlib_option("level", None, LEVEL_RANGE, -1), Ok(-1));
+        assert_eq!(zlib_option("level", Some(f64::NAN), LEVEL_RANGE, -1), Ok(-1));
+        assert_eq!(zlib_option("level", Some(9.0), LEVEL_RANGE, -1), Ok(9));
+        assert_eq!(zlib_option("memLevel", Some(4.7), MEM_LEVEL_RANGE, 8), Ok(4));
+        assert_eq!(zlib_option("level", Some(-0.5), LEVEL_RANGE, -1), Ok(0));
+        for (name, value, range, message) in [
+            (
+                "memLevel",
+                10.0,
+                MEM_LEVEL_RANGE,
+                "The value of \"options.memLevel\" is out of range. It must be >= 1 and <= 9. \
+                 Received 10",
+            ),
+            (
+                "level",
+                -1.5,
+                LEVEL_RANGE,
+                "The value of \"options.level\" is out of range. It must be >= -1 and <= 9. \
+                 Received -1.5",
+            ),
+            (
+                "strategy",
+                f64::INFINITY,
+                STRATEGY_RANGE,
+                "The value of \"options.strategy\" is out of range. It must be a finite number. \
+                 Received Infinity",
+            ),
+            (
+                "windowBits",
+                1e10,
+                WINDOW_BITS_RANGE,
+                "The value of \"options.windowBits\" is out of range. It must be >= 8 and <= 15. \
+                 Received 10_000_000_000",
+            ),
+        ] {
+            let err = zlib_option(name, Some(value), range, 0).unwrap_err();
+            assert_eq!((err.code(), err.message()), ("ERR_OUT_OF_RANGE", message));
+        }
     }
 }
