@@ -232,4 +232,31 @@ describe('PerMessageDeflate (ws-rs)', () => {
       );
     }
   });
+
+  it("throws Node zlib's TypeError for a zlib option that is not a number", () => {
+    const zlib = require('zlib');
+
+    for (const value of ['x', null, {}, true, 'a'.repeat(40), Symbol('s')]) {
+      let expected;
+
+      try {
+        zlib.createDeflateRaw({ memLevel: value });
+      } catch (err) {
+        expected = err;
+      }
+
+      const perMessageDeflate = new PerMessageDeflate({
+        zlibDeflateOptions: { memLevel: value }
+      });
+
+      perMessageDeflate.accept([{}]);
+      assert.throws(
+        () => perMessageDeflate.compress(Buffer.from('hi'), true, () => {}),
+        (err) =>
+          err instanceof TypeError &&
+          err.code === expected.code &&
+          err.message === expected.message
+      );
+    }
+  });
 });

@@ -1,5 +1,6 @@
 'use strict';
 
+const { inspect } = require('util');
 const { constants: zlibConstants } = require('zlib');
 
 const Limiter = require('./limiter');
@@ -543,12 +544,10 @@ class PerMessageDeflate {
         noContextTakeover: !!this.params[`${endpoint}_no_context_takeover`]
       };
 
-      if (options.level !== undefined) nativeOptions.level = options.level;
-      if (options.memLevel !== undefined) {
-        nativeOptions.memLevel = options.memLevel;
-      }
-      if (options.strategy !== undefined) {
-        nativeOptions.strategy = options.strategy;
+      for (const name of ['level', 'memLevel', 'strategy']) {
+        if (options[name] === undefined) continue;
+        checkNumberOption(name, options[name]);
+        nativeOptions[name] = options[name];
       }
 
       this._deflate = new Codec(
@@ -649,4 +648,42 @@ function inflateError(err) {
   error.code = err.code;
   error[kStatusCode] = 1007;
   return error;
+}
+
+/**
+ * Throws the `TypeError` Node's zlib throws for a zlib option that is not a
+ * number (the native side checks the range).
+ *
+ * @param {String} name The option name
+ * @param {*} value The option value
+ * @throws {TypeError} If `value` is not a number
+ * @private
+ */
+function checkNumberOption(name, value) {
+  if (typeof value === 'number') return;
+
+  let received;
+
+  if (value === null) {
+    received = 'null';
+  } else if (typeof value === 'function') {
+    received = `function ${value.name}`;
+  } else if (typeof value === 'object') {
+    received =
+      value.constructor && value.constructor.name
+        ? `an instance of ${value.constructor.name}`
+        : inspect(value, { depth: -1 });
+  } else {
+    const shown =
+      typeof value === 'string' && value.length > 28
+        ? `${value.slice(0, 25)}...`
+        : value;
+    received = `type ${typeof value} (${inspect(shown, { colors: false })})`;
+  }
+
+  const err = new TypeError(
+    `The "options.${name}" property must be of type number. Received ${received}`
+  );
+  err.code = 'ERR_INVALID_ARG_TYPE';
+  throw err;
 }
