@@ -407,4 +407,30 @@ describe('Receiver (ws-rs)', () => {
     assert.notStrictEqual(kept[1].buffer, kept[0].buffer);
     assert.ok(kept[1].buffer.byteLength <= 64 * 1024);
   });
+
+  it('starts with a small record array and grows it for bursts, in order', () => {
+    const receiver = new Receiver();
+    const seen = [];
+
+    receiver.on('message', (data) => seen.push(data.toString()));
+    receiver.on('ping', (data) => seen.push(`ping ${data}`));
+
+    receiver.write(Buffer.from('810161', 'hex'));
+    assert.deepStrictEqual(seen, ['a']);
+    assert.ok(receiver._out.byteLength <= 256);
+
+    const frames = [];
+    const expected = [];
+
+    for (let i = 0; i < 1000; i++) {
+      const text = String(i);
+
+      frames.push(Buffer.from([i % 7 ? 0x81 : 0x89, text.length]));
+      frames.push(Buffer.from(text));
+      expected.push(i % 7 ? text : `ping ${text}`);
+    }
+
+    receiver.write(Buffer.concat(frames));
+    assert.deepStrictEqual(seen.slice(1), expected);
+  });
 });

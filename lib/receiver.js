@@ -27,9 +27,12 @@ const DEFER_EVENT = 6;
 // `END` closing the list; kind 6 (error) is the one not named here (see
 // src/bindings/receiver.rs). `RECORDS` per call: measured on 200,000 16-byte
 // messages, parse + drain took 30 ms with 16 records, 23 with 64, 22 with 128
-// and 20 with 512; 128 keeps the array at 4 KiB per connection.
+// and 20 with 512. A connection starts with `MIN_RECORDS` (256 bytes: most
+// socket reads carry a few messages) and doubles up to `RECORDS` (4 KiB) each
+// time a batch fills the array, so idle connections stay small.
 //
 const STRIDE = 4;
+const MIN_RECORDS = 8;
 const RECORDS = 128;
 const END = 0;
 const MESSAGE = 1;
@@ -160,7 +163,7 @@ class Receiver extends Writable {
         skipUtf8Validation: this._skipUTF8Validation,
         perMessageDeflate: !!this._extensions[PerMessageDeflate.extensionName]
       });
-      this._out = new Float64Array(RECORDS * STRIDE);
+      this._out = new Float64Array(MIN_RECORDS * STRIDE);
     }
 
     const record = this._native.push(chunk);
@@ -207,6 +210,10 @@ class Receiver extends Writable {
     let pos = this._pos;
 
     if (out[pos] === END) {
+      if (pos + 2 * STRIDE > out.length && out.length < RECORDS * STRIDE) {
+        this._out = out = new Float64Array(out.length * 2);
+      }
+
       let batch = this._native.drain(out);
 
       if (batch === null && out[0] === GROW) {
