@@ -8,6 +8,7 @@
 //
 
 const { WebSocket, WebSocketServer } = require('ws-rs');
+const { listen, run } = require('./support');
 
 /**
  * Starts the broadcast server.
@@ -19,50 +20,30 @@ const { WebSocket, WebSocketServer } = require('ws-rs');
  * @public
  */
 function start({ port = 8080, host = '127.0.0.1' } = {}) {
-  return new Promise((resolve, reject) => {
-    const wss = new WebSocketServer({ port, host });
+  const wss = new WebSocketServer({ port, host });
 
-    wss.on('connection', (ws) => {
-      ws.on('error', console.error);
-      ws.on('message', (data, isBinary) => {
-        const toAll = !isBinary && data.toString().startsWith('all:');
+  wss.on('connection', (ws) => {
+    ws.on('error', console.error);
+    ws.on('message', (data, isBinary) => {
+      const toAll = !isBinary && data.toString().startsWith('all:');
 
-        // Broadcast to all clients, or to all but the sender.
-        wss.clients.forEach((client) => {
-          if (
-            (toAll || client !== ws) &&
-            client.readyState === WebSocket.OPEN
-          ) {
-            client.send(data, { binary: isBinary });
-          }
-        });
-      });
-    });
-
-    wss.once('error', reject);
-    wss.once('listening', () => {
-      const actual = wss.address().port;
-
-      resolve({
-        wss,
-        port: actual,
-        url: `ws://${host}:${actual}`,
-        close() {
-          // `wss.close()` leaves open connections alone (as in ws): end them first.
-          for (const client of wss.clients) client.terminate();
-          return new Promise((done) => wss.close(() => done()));
+      // Broadcast to all clients, or to all but the sender.
+      wss.clients.forEach((client) => {
+        if ((toAll || client !== ws) && client.readyState === WebSocket.OPEN) {
+          client.send(data, { binary: isBinary });
         }
       });
     });
   });
+
+  return listen({ server: wss, host, wss: [wss] }).then((listening) => ({
+    wss,
+    ...listening
+  }));
 }
 
 module.exports = { start };
 
 if (require.main === module) {
-  start({ port: Number(process.argv[2] || process.env.PORT || 8080) }).then(
-    ({ url }) => {
-      console.log(`broadcast server listening on ${url}`);
-    }
-  );
+  run(start, ({ url }) => console.log(`broadcast server listening on ${url}`));
 }

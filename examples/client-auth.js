@@ -12,6 +12,7 @@
 
 const http = require('http');
 const { WebSocketServer } = require('ws-rs');
+const { listen, run } = require('./support');
 
 /**
  * The known tokens and their users (a real server would look them up).
@@ -82,34 +83,19 @@ function start({ port = 8080, host = '127.0.0.1' } = {}) {
     });
   });
 
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      const actual = server.address().port;
-
-      resolve({
-        server,
-        wss,
-        port: actual,
-        url: `ws://${host}:${actual}`,
-        close() {
-          for (const client of wss.clients) client.terminate();
-          wss.close();
-          return new Promise((done) => server.close(() => done()));
-        }
-      });
-    });
-  });
+  return listen({ server, port, host, wss: [wss] }).then((listening) => ({
+    server,
+    wss,
+    ...listening
+  }));
 }
 
 module.exports = { start, TOKENS };
 
 if (require.main === module) {
-  start({ port: Number(process.argv[2] || process.env.PORT || 8080) }).then(
-    ({ url }) => {
-      console.log(
-        `authenticated WebSocket server on ${url} (token: secret-alice)`
-      );
-    }
-  );
+  run(start, ({ url }) => {
+    console.log(
+      `authenticated WebSocket server on ${url} (token: secret-alice)`
+    );
+  });
 }

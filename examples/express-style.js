@@ -16,6 +16,7 @@
 const crypto = require('crypto');
 const http = require('http');
 const { WebSocketServer } = require('ws-rs');
+const { listen, run } = require('./support');
 
 /**
  * A minimal connect/Express-like app: `use(fn)`, `post(path, fn)` and the app itself
@@ -154,35 +155,20 @@ function start({ port = 8080, host = '127.0.0.1' } = {}) {
     ws.send(`welcome ${userId}`);
   });
 
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      const actual = server.address().port;
-
-      resolve({
-        server,
-        wss,
-        port: actual,
-        url: `ws://${host}:${actual}`,
-        httpUrl: `http://${host}:${actual}`,
-        close() {
-          for (const client of wss.clients) client.terminate();
-          wss.close();
-          return new Promise((done) => server.close(() => done()));
-        }
-      });
-    });
-  });
+  return listen({ server, port, host, wss: [wss] }).then((listening) => ({
+    server,
+    wss,
+    ...listening,
+    httpUrl: `http://${host}:${listening.port}`
+  }));
 }
 
 module.exports = { start, createApp };
 
 if (require.main === module) {
-  start({ port: Number(process.argv[2] || process.env.PORT || 8080) }).then(
-    ({ httpUrl }) => {
-      console.log(
-        `app on ${httpUrl}: POST /login, then open a WebSocket with the cookie`
-      );
-    }
-  );
+  run(start, ({ httpUrl }) => {
+    console.log(
+      `app on ${httpUrl}: POST /login, then open a WebSocket with the cookie`
+    );
+  });
 }

@@ -13,6 +13,7 @@ const fs = require('fs');
 const http = require('http');
 const https = require('https');
 const { WebSocketServer } = require('ws-rs');
+const { listen, run } = require('./support');
 
 /**
  * Starts an HTTP(S) server with a WebSocket server on it.
@@ -49,26 +50,16 @@ function start({ port = 8080, host = '127.0.0.1', tls } = {}) {
     });
   });
 
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      const actual = server.address().port;
-      const scheme = tls ? 's' : '';
+  const scheme = tls ? 's' : '';
 
-      resolve({
-        server,
-        wss,
-        port: actual,
-        url: `ws${scheme}://${host}:${actual}`,
-        httpUrl: `http${scheme}://${host}:${actual}/`,
-        close() {
-          for (const client of wss.clients) client.terminate();
-          wss.close();
-          return new Promise((done) => server.close(() => done()));
-        }
-      });
-    });
-  });
+  return listen({ server, port, host, wss: [wss], scheme: `ws${scheme}` }).then(
+    (listening) => ({
+      server,
+      wss,
+      ...listening,
+      httpUrl: `http${scheme}://${host}:${listening.port}/`
+    })
+  );
 }
 
 module.exports = { start };
@@ -82,10 +73,8 @@ if (require.main === module) {
         }
       : undefined;
 
-  start({
-    port: Number(process.argv[2] || process.env.PORT || 8080),
-    tls
-  }).then(({ url, httpUrl }) => {
-    console.log(`HTTP on ${httpUrl}, WebSocket on ${url}`);
-  });
+  run(
+    (options) => start({ ...options, tls }),
+    ({ url, httpUrl }) => console.log(`HTTP on ${httpUrl}, WebSocket on ${url}`)
+  );
 }

@@ -13,6 +13,7 @@
 //
 
 const { WebSocket, WebSocketServer } = require('ws-rs');
+const { listen, run } = require('./support');
 
 /**
  * Starts a server that pings its clients and drops those that stop answering.
@@ -31,44 +32,34 @@ function startServer({
 } = {}) {
   const alive = new WeakMap();
 
-  return new Promise((resolve, reject) => {
-    const wss = new WebSocketServer({ port, host });
+  const wss = new WebSocketServer({ port, host });
 
-    wss.on('connection', (ws) => {
-      alive.set(ws, true);
-      ws.on('error', console.error);
-      ws.on('pong', () => alive.set(ws, true));
-    });
-
-    const timer = setInterval(() => {
-      for (const ws of wss.clients) {
-        if (!alive.get(ws)) {
-          ws.terminate();
-          continue;
-        }
-
-        alive.set(ws, false);
-        ws.ping();
-      }
-    }, interval);
-
-    wss.on('close', () => clearInterval(timer));
-    wss.once('error', reject);
-    wss.once('listening', () => {
-      const actual = wss.address().port;
-
-      resolve({
-        wss,
-        port: actual,
-        url: `ws://${host}:${actual}`,
-        close() {
-          clearInterval(timer);
-          for (const client of wss.clients) client.terminate();
-          return new Promise((done) => wss.close(() => done()));
-        }
-      });
-    });
+  wss.on('connection', (ws) => {
+    alive.set(ws, true);
+    ws.on('error', console.error);
+    ws.on('pong', () => alive.set(ws, true));
   });
+
+  const timer = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.get(ws)) {
+        ws.terminate();
+        continue;
+      }
+
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, interval);
+
+  wss.on('close', () => clearInterval(timer));
+
+  return listen({
+    server: wss,
+    host,
+    wss: [wss],
+    onClose: () => clearInterval(timer)
+  }).then((listening) => ({ wss, ...listening }));
 }
 
 /**
@@ -107,14 +98,15 @@ function connect(url, { interval = 30000, latency = 1000, wsOptions } = {}) {
 module.exports = { startServer, connect };
 
 if (require.main === module) {
-  const port = Number(process.argv[2] || process.env.PORT || 8080);
+  run(
+    ({ port }) => startServer({ port, interval: 2000 }),
+    ({ url }) => {
+      console.log(`heartbeat server on ${url}, pinging every 2 s`);
 
-  startServer({ port, interval: 2000 }).then(({ url }) => {
-    console.log(`heartbeat server on ${url}, pinging every 2 s`);
+      const ws = connect(url, { interval: 2000 });
 
-    const ws = connect(url, { interval: 2000 });
-
-    ws.on('ping', () => console.log('client: ping received, pong sent'));
-    ws.on('close', (code) => console.log(`client: closed (${code})`));
-  });
+      ws.on('ping', () => console.log('client: ping received, pong sent'));
+      ws.on('close', (code) => console.log(`client: closed (${code})`));
+    }
+  );
 }

@@ -10,6 +10,7 @@
 
 const http = require('http');
 const { WebSocketServer } = require('ws-rs');
+const { listen, run } = require('./support');
 
 /**
  * Starts one HTTP server with a WebSocket server on `/foo` and another on `/bar`.
@@ -50,34 +51,19 @@ function start({ port = 8080, host = '127.0.0.1' } = {}) {
     });
   });
 
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      const actual = server.address().port;
+  const wss = Object.values(servers);
 
-      resolve({
-        server,
-        servers,
-        port: actual,
-        url: `ws://${host}:${actual}`,
-        close() {
-          for (const wss of Object.values(servers)) {
-            for (const client of wss.clients) client.terminate();
-            wss.close();
-          }
-          return new Promise((done) => server.close(() => done()));
-        }
-      });
-    });
-  });
+  return listen({ server, port, host, wss }).then((listening) => ({
+    server,
+    servers,
+    ...listening
+  }));
 }
 
 module.exports = { start };
 
 if (require.main === module) {
-  start({ port: Number(process.argv[2] || process.env.PORT || 8080) }).then(
-    ({ url }) => {
-      console.log(`WebSocket servers on ${url}/foo and ${url}/bar`);
-    }
-  );
+  run(start, ({ url }) => {
+    console.log(`WebSocket servers on ${url}/foo and ${url}/bar`);
+  });
 }

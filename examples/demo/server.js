@@ -18,6 +18,7 @@ const fs = require('fs');
 const http = require('http');
 const path = require('path');
 const { WebSocket, WebSocketServer } = require('ws-rs');
+const { listen, run } = require('../support');
 
 const PAGE = path.join(__dirname, 'index.html');
 const MAX_TEXT = 500;
@@ -140,58 +141,26 @@ function start({ port = 8080, host = '127.0.0.1', statsInterval = 1000 } = {}) {
   }, statsInterval);
   timer.unref();
 
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.removeListener('error', reject);
-
-      const { port: actual } = server.address();
-
-      resolve({
-        server,
-        wss,
-        port: actual,
-        url: `http://${host}:${actual}/`,
-
-        /**
-         * Closes every connection and the server.
-         *
-         * @return {Promise<void>} Resolves when the HTTP server is closed
-         */
-        close() {
-          clearInterval(timer);
-          for (const client of wss.clients) client.terminate();
-          wss.close();
-          return new Promise((done) => server.close(() => done()));
-        }
-      });
-    });
-  });
+  return listen({
+    server,
+    port,
+    host,
+    wss: [wss],
+    scheme: 'http',
+    onClose: () => clearInterval(timer)
+  }).then((listening) => ({
+    server,
+    wss,
+    ...listening,
+    // The page, which connects to `/chat` on the same port.
+    url: `${listening.url}/`
+  }));
 }
 
 module.exports = { start };
 
 if (require.main === module) {
-  const port = Number(process.argv[2] || process.env.PORT || 8080);
-
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`Invalid port: ${process.argv[2] || process.env.PORT}`);
-    process.exit(2);
-  }
-
-  start({ port }).then(
-    (demo) => {
-      console.log(
-        `ws-rs demo: open ${demo.url} in a few tabs (Ctrl+C to stop)`
-      );
-      process.once('SIGINT', () => demo.close().then(() => process.exit(0)));
-      process.once('SIGTERM', () => demo.close().then(() => process.exit(0)));
-    },
-    (err) => {
-      console.error(
-        `ws-rs demo: cannot listen on 127.0.0.1:${port}: ${err.message}`
-      );
-      process.exit(1);
-    }
-  );
+  run(start, (demo) => {
+    console.log(`ws-rs demo: open ${demo.url} in a few tabs (Ctrl+C to stop)`);
+  });
 }
