@@ -443,6 +443,63 @@ describe('native transport', function () {
     fs.rmSync(socketPath, { force: true });
   });
 
+  it('closes the connections of a terminated worker', async () => {
+    const { Worker } = require('worker_threads');
+
+    ctx = await startServer();
+
+    const closed = new Promise((resolve) => {
+      ctx.wss.on('connection', (sws) => {
+        sws.on('message', (data) => sws.send(data));
+        sws.on('close', resolve);
+      });
+    });
+    const worker = new Worker(
+      `
+      const { parentPort, workerData } = require('worker_threads');
+      const WebSocket = require(workerData.lib);
+      const ws = new WebSocket(workerData.url, { transport: 'native' });
+      ws.on('open', () => ws.send('from worker'));
+      ws.on('message', (data) => parentPort.postMessage(String(data)));
+      `,
+      {
+        eval: true,
+        workerData: { lib: path.join(__dirname, '..'), url: ctx.url }
+      }
+    );
+    const [message] = await once(worker, 'message');
+
+    assert.strictEqual(message, 'from worker');
+    await worker.terminate();
+    assert.strictEqual(await closed, 1006);
+  });
+
+  it('surfaces an exception thrown in a listener as uncaught', async () => {
+    const script = `
+      const WebSocket = require(${JSON.stringify(path.join(__dirname, '..'))});
+      const wss = new WebSocket.Server({ port: 0, transport: 'native' }, () => {
+        const ws = new WebSocket('ws://localhost:' + wss.address().port, {
+          transport: 'native'
+        });
+        ws.on('open', () => ws.send('x'));
+      });
+      wss.on('connection', (ws) => {
+        ws.on('message', () => {
+          throw new Error('boom');
+        });
+      });
+    `;
+    const child = spawn(process.execPath, ['-e', script]);
+    let stderr = '';
+
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+
+    const [exitCode] = await once(child, 'exit');
+
+    assert.strictEqual(exitCode, 1);
+    assert.ok(stderr.includes('Error: boom'));
+  });
+
   it('keeps the process alive while a connection is open, then exits', async () => {
     const script = `
       const WebSocket = require(${JSON.stringify(path.join(__dirname, '..'))});

@@ -289,12 +289,18 @@ function transportOptions(isServer, extensions, options, autoPong) {
 }
 
 /**
- * Builds the error a destroyed stream gives to pending write callbacks.
+ * Builds the error a closed connection gives to pending write callbacks: ws's
+ * for a message still to compress, else the one of a destroyed stream.
  *
+ * @param {Boolean} [compress] Whether the write was to be compressed
  * @return {Error}
  * @private
  */
-function destroyedError() {
+function destroyedError(compress) {
+  if (compress) {
+    return new Error('The socket was closed while data was being compressed');
+  }
+
   const err = new Error('Cannot call write after a stream was destroyed');
 
   err.code = 'ERR_STREAM_DESTROYED';
@@ -325,6 +331,7 @@ class NativeSocket extends EventEmitter {
     this._refed = true;
     this._closed = false;
     this._pending = [];
+    this._abandoned = [];
     this._receiver = null;
     this._readableState = {
       ended: false,
@@ -411,6 +418,7 @@ class NativeSocket extends EventEmitter {
   destroy(err) {
     if (this.destroyed) return this;
 
+    this._abandonWrites();
     this.destroyed = true;
     this.readable = false;
     this.writable = false;
@@ -429,6 +437,7 @@ class NativeSocket extends EventEmitter {
   resetAndDestroy() {
     if (this.destroyed) return this;
 
+    this._abandonWrites();
     this.destroyed = true;
     this.readable = false;
     this.writable = false;
@@ -583,7 +592,9 @@ class NativeSocket extends EventEmitter {
     }
 
     const data =
-      typeof chunk === 'string' ? Buffer.from(chunk, encoding) : toBuffer(chunk);
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, encoding)
+        : toBuffer(chunk);
 
     if (
       !this._writableState.ending &&
@@ -626,11 +637,23 @@ class NativeSocket extends EventEmitter {
         maskKey
       )
     ) {
-      this._track(data.length, cb);
+      this._track(data.length, cb, compress);
       return;
     }
 
-    if (cb) process.nextTick(cb, destroyedError());
+    if (cb) process.nextTick(cb, destroyedError(compress));
+  }
+
+  /**
+   * On `destroy()`, the writes not reported written yet fail (when the
+   * connection closes), whether or not Rust still gets them out: as with ws,
+   * where a message still being compressed fails.
+   *
+   * @private
+   */
+  _abandonWrites() {
+    this._abandoned = this._pending;
+    this._pending = [];
   }
 
   /**
@@ -638,11 +661,12 @@ class NativeSocket extends EventEmitter {
    *
    * @param {Number} length Its size in bytes
    * @param {Function} [cb] Its callback
+   * @param {Boolean} [compress] Whether Rust deflates it
    * @private
    */
-  _track(length, cb) {
+  _track(length, cb, compress) {
     this._writableState.length += length;
-    this._pending.push(length, cb);
+    this._pending.push(length, cb, !!compress);
   }
 
   /**
@@ -690,9 +714,9 @@ class NativeSocket extends EventEmitter {
    * @private
    */
   _written(count) {
-    const pending = this._pending.splice(0, count * 2);
+    const pending = this._pending.splice(0, count * 3);
 
-    for (let i = 0; i < pending.length; i += 2) {
+    for (let i = 0; i < pending.length; i += 3) {
       this._writableState.length -= pending[i];
       const cb = pending[i + 1];
 
@@ -709,7 +733,13 @@ class NativeSocket extends EventEmitter {
   _dispatch(event) {
     switch (event.kind) {
       case KIND_CLOSED:
-        this._onClosed();
+        //
+        // After `destroy()`, Node emits `'close'` from the close phase of
+        // the event loop, after promise jobs and immediates: so do we, even
+        // if Rust was quicker.
+        //
+        if (this.destroyed) setImmediate(onClosed, this);
+        else this._onClosed();
         return;
       case KIND_FINISH:
         this._writableState.finished = true;
@@ -721,17 +751,17 @@ class NativeSocket extends EventEmitter {
         return;
     }
 
-    //
-    // Like a destroyed `net.Socket`, emit nothing read after `destroy()`.
-    //
-    if (this.destroyed) return;
-
     if (event.kind === KIND_DATA) {
-      this.emit('data', event.data);
+      //
+      // Like a destroyed `net.Socket`, emit no `'data'` after `destroy()`.
+      //
+      if (!this.destroyed) this.emit('data', event.data);
       return;
     }
 
     if (event.kind === KIND_END) {
+      if (this.destroyed) return;
+
       this._readableState.ended = true;
       this._readableState.endEmitted = true;
       this.readable = false;
@@ -739,6 +769,10 @@ class NativeSocket extends EventEmitter {
       return;
     }
 
+    //
+    // What was read before `destroy()` is still parsed and emitted, as ws
+    // hands a closing socket's buffered data to its receiver.
+    //
     if (this._receiver !== null) this._receiver._handle(event);
   }
 
@@ -755,13 +789,14 @@ class NativeSocket extends EventEmitter {
     sockets.delete(this._id);
     if (this._refed) adjustRefs(-1);
 
-    const pending = this._pending;
+    const pending = this._abandoned.concat(this._pending);
 
+    this._abandoned = [];
     this._pending = [];
     this._writableState.length = 0;
 
-    for (let i = 1; i < pending.length; i += 2) {
-      if (pending[i]) pending[i](destroyedError());
+    for (let i = 0; i < pending.length; i += 3) {
+      if (pending[i + 1]) pending[i + 1](destroyedError(pending[i + 2]));
     }
 
     this.emit('close', false);
@@ -797,6 +832,16 @@ function onRemoveListener(name) {
     this._tapped = false;
     native.transportTap(this._id, false);
   }
+}
+
+/**
+ * Emits `'close'` on a facade.
+ *
+ * @param {NativeSocket} socket The facade
+ * @private
+ */
+function onClosed(socket) {
+  socket._onClosed();
 }
 
 /**
@@ -1040,6 +1085,7 @@ class NativeSender {
     this._firstFragment = true;
     this._compress = false;
     this._bufferedBytes = 0;
+    this._deflateChecked = false;
     this._queue = [];
     this._busy = false;
     this.onerror = NOOP;
@@ -1155,6 +1201,18 @@ class NativeSender {
       }
 
       this._compress = rsv1;
+
+      //
+      // ws creates its compressor on the first compressed message, so a bad
+      // `zlibDeflateOptions` makes that `send()` throw. Rust deflates here;
+      // let the extension build (and drop) its compressor once to throw the
+      // same error. TODO: use a validator exported by permessage-deflate.js.
+      //
+      if (rsv1 && perMessageDeflate && !this._deflateChecked) {
+        this._deflateChecked = true;
+        perMessageDeflate._compress(EMPTY_BUFFER, true, NOOP);
+        perMessageDeflate.cleanup();
+      }
     } else {
       rsv1 = false;
       opcode = 0;

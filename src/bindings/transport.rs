@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{Buffer, BufferSlice, Error, Result, Status, Unknown};
+use napi::bindgen_prelude::{Buffer, BufferSlice, Env, Error, Result, Status, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
@@ -150,8 +150,21 @@ fn limit(value: Option<f64>) -> u64 {
 /// Registers the environment's doorbell: `callback` is called (with no arguments) whenever
 /// events are waiting for `transportDrain()`.
 #[napi]
-pub fn transport_init(callback: Doorbell) -> Result<()> {
+pub fn transport_init(env: Env, callback: Doorbell) -> Result<()> {
     crate::runtime::runtime().map_err(|err| Error::new(Status::GenericFailure, err))?;
+    if HUB.with(|slot| slot.borrow().is_none()) {
+        // When the environment goes away (worker termination, process exit), its
+        // connections are closed: nobody is left to receive their events (RESEARCH.md §3e).
+        // The hook runs on this environment's thread, so it sees these thread-locals.
+        env.add_env_cleanup_hook((), |()| {
+            CONNECTIONS.with(|map| {
+                for handle in map.borrow_mut().drain().map(|(_, handle)| handle) {
+                    handle.destroy();
+                }
+            });
+            HUB.with(|slot| slot.borrow_mut().take());
+        })?;
+    }
     let bell = Arc::new(callback);
     let hub = Arc::new(Hub::new(Box::new(move || {
         bell.call((), ThreadsafeFunctionCallMode::NonBlocking);

@@ -11,11 +11,11 @@ use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::io::{self, IoSlice};
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 use std::os::fd::{BorrowedFd, RawFd};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -271,6 +271,11 @@ pub fn adopt(
         close_received: false,
         tx: tx.clone(),
     };
+    // Node emits `head` as `'data'` too (ws unshifts it), to listeners added in the tick of
+    // the upgrade: always offer it.
+    if !head.is_empty() {
+        task.emit(EventBody::Data(Bytes::copy_from_slice(&head)));
+    }
     parser.feed(&task, &head);
     rt.spawn(task.run(read, write, parser, injected, rx, preamble));
     Ok(Handle { tx, inject, shared })
@@ -732,7 +737,10 @@ mod tests {
         handle.uncork();
         drop(server);
         client.write_all(&frame::encode_frame(b"", 9, true, false, Some([0; 4]))).unwrap();
-        let events = collect(&hub, |e| e.len() >= 2);
+        let events = collect(&hub, |e| e.len() >= 3);
+        // `head` is offered to `'data'` listeners first.
+        assert!(matches!(&events[0].body, EventBody::Data(data) if data.len() == 8));
+        let events = &events[1..];
         assert!(
             matches!(&events[0].body, EventBody::Message { binary: false, data } if data[0] == "hi")
         );
