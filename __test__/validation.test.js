@@ -6,6 +6,7 @@ const path = require('path');
 const { execFileSync } = require('child_process');
 
 const {
+  closeFrameBody,
   isBlob,
   isValidStatusCode,
   isValidUTF8,
@@ -174,6 +175,36 @@ describe('lib/validation', () => {
       assert.strictEqual(
         runChild(code, { WS_NO_UTF_8_VALIDATE: '1' }),
         'true 0'
+      );
+    });
+  });
+
+  describe('closeFrameBody', () => {
+    it("builds the body of a close frame with ws's errors", () => {
+      assert.strictEqual(closeFrameBody().length, 0);
+      assert.deepStrictEqual(closeFrameBody(1000), Buffer.from('03e8', 'hex'));
+      assert.deepStrictEqual(
+        closeFrameBody(4000, 'bye'),
+        Buffer.from('0fa0627965', 'hex')
+      );
+      assert.deepStrictEqual(
+        closeFrameBody(1001, new Uint8Array([1, 2])),
+        Buffer.from('03e90102', 'hex')
+      );
+      assert.throws(() => closeFrameBody(1005), {
+        name: 'TypeError',
+        message: 'First argument must be a valid error code number'
+      });
+      assert.throws(() => closeFrameBody(1000, 'x'.repeat(124)), {
+        name: 'RangeError',
+        message: 'The message must not be greater than 123 bytes'
+      });
+      assert.throws(
+        () => closeFrameBody(1000, new DataView(new ArrayBuffer(2))),
+        {
+          name: 'TypeError',
+          message: 'Second argument must be a string or a Uint8Array'
+        }
       );
     });
   });

@@ -16,10 +16,8 @@ const tls = require('tls');
 const native = require('./native');
 const PerMessageDeflate = require('./permessage-deflate');
 const { concat, toArrayBuffer, toBuffer } = require('./buffer-util');
-const { isBlob, isValidStatusCode } = require('./validation');
+const { closeFrameBody, isBlob } = require('./validation');
 const { EMPTY_BUFFER, kStatusCode, NOOP } = require('./constants');
-
-const { isUint8Array } = require('util').types;
 
 // `TransportEvent.kind` values (src/bindings/transport.rs).
 const KIND_MESSAGE = 1;
@@ -1101,33 +1099,7 @@ class NativeSender {
    * @public
    */
   close(code, data, mask, cb) {
-    let buf;
-
-    if (code === undefined) {
-      buf = EMPTY_BUFFER;
-    } else if (typeof code !== 'number' || !isValidStatusCode(code)) {
-      throw new TypeError('First argument must be a valid error code number');
-    } else if (data === undefined || !data.length) {
-      buf = Buffer.allocUnsafe(2);
-      buf.writeUInt16BE(code, 0);
-    } else {
-      const length = Buffer.byteLength(data);
-
-      if (length > 123) {
-        throw new RangeError('The message must not be greater than 123 bytes');
-      }
-
-      buf = Buffer.allocUnsafe(2 + length);
-      buf.writeUInt16BE(code, 0);
-
-      if (typeof data === 'string') {
-        buf.write(data, 2);
-      } else if (isUint8Array(data)) {
-        buf.set(data, 2);
-      } else {
-        throw new TypeError('Second argument must be a string or a Uint8Array');
-      }
-    }
+    const buf = closeFrameBody(code, data);
 
     this._enqueue(buf, 0x08, true, false, false, mask, cb);
   }

@@ -4,13 +4,10 @@
 
 const { Duplex } = require('stream');
 const { randomFillSync } = require('crypto');
-const {
-  types: { isUint8Array }
-} = require('util');
 
 const PerMessageDeflate = require('./permessage-deflate');
 const { EMPTY_BUFFER, kWebSocket, NOOP } = require('./constants');
-const { isBlob, isValidStatusCode } = require('./validation');
+const { closeFrameBody, isBlob } = require('./validation');
 const { mask: applyMask, toBuffer } = require('./buffer-util');
 const { encodeFrame } = require('./native');
 
@@ -167,34 +164,7 @@ class Sender {
    * @public
    */
   close(code, data, mask, cb) {
-    let buf;
-
-    if (code === undefined) {
-      buf = EMPTY_BUFFER;
-    } else if (typeof code !== 'number' || !isValidStatusCode(code)) {
-      throw new TypeError('First argument must be a valid error code number');
-    } else if (data === undefined || !data.length) {
-      buf = Buffer.allocUnsafe(2);
-      buf.writeUInt16BE(code, 0);
-    } else {
-      const length = Buffer.byteLength(data);
-
-      // RFC 6455 §5.5: a control frame payload is at most 125 bytes.
-      if (length > 123) {
-        throw new RangeError('The message must not be greater than 123 bytes');
-      }
-
-      buf = Buffer.allocUnsafe(2 + length);
-      buf.writeUInt16BE(code, 0);
-
-      if (typeof data === 'string') {
-        buf.write(data, 2);
-      } else if (isUint8Array(data)) {
-        buf.set(data, 2);
-      } else {
-        throw new TypeError('Second argument must be a string or a Uint8Array');
-      }
-    }
+    const buf = closeFrameBody(code, data);
 
     const options = this.frameOptions(0x08, buf.length, true, mask, false);
 

@@ -2,7 +2,9 @@
 
 const { isUtf8 } = require('buffer');
 
-const { hasBlob } = require('./constants');
+const { isUint8Array } = require('util').types;
+
+const { EMPTY_BUFFER, hasBlob } = require('./constants');
 
 //
 // Below this size a JS loop beats any native call (the addon's and `buffer.isUtf8`'s
@@ -120,7 +122,55 @@ function isBlob(value) {
   );
 }
 
+/**
+ * Validates the arguments of `close()` and builds the close frame body: the
+ * status code and the reason, with ws's errors.
+ *
+ * @param {Number} [code] The status code
+ * @param {(String|Buffer)} [data] The reason
+ * @return {Buffer} The body
+ * @throws {TypeError} If `code` or `data` is not valid
+ * @throws {RangeError} If the reason is longer than 123 bytes
+ * @public
+ */
+function closeFrameBody(code, data) {
+  if (code === undefined) return EMPTY_BUFFER;
+
+  if (typeof code !== 'number' || !isValidStatusCode(code)) {
+    throw new TypeError('First argument must be a valid error code number');
+  }
+
+  if (data === undefined || !data.length) {
+    const buf = Buffer.allocUnsafe(2);
+
+    buf.writeUInt16BE(code, 0);
+    return buf;
+  }
+
+  const length = Buffer.byteLength(data);
+
+  // RFC 6455 §5.5: a control frame payload is at most 125 bytes.
+  if (length > 123) {
+    throw new RangeError('The message must not be greater than 123 bytes');
+  }
+
+  const buf = Buffer.allocUnsafe(2 + length);
+
+  buf.writeUInt16BE(code, 0);
+
+  if (typeof data === 'string') {
+    buf.write(data, 2);
+  } else if (isUint8Array(data)) {
+    buf.set(data, 2);
+  } else {
+    throw new TypeError('Second argument must be a string or a Uint8Array');
+  }
+
+  return buf;
+}
+
 module.exports = {
+  closeFrameBody,
   isBlob,
   isValidStatusCode,
   isValidUTF8: jsIsValidUTF8,
