@@ -410,6 +410,13 @@ declare namespace WebSocket {
 
   /** The options of a client `WebSocket`. */
   interface ClientOptions extends SecureContextOptions {
+    /**
+     * ws-rs only: which transport carries the bytes after the handshake.
+     * `'native'` hands plain TCP/Unix sockets to the Rust runtime (opt-in, in
+     * progress); `'node'` keeps Node's socket. Default: `WS_RS_TRANSPORT`, else
+     * `'node'`.
+     */
+    transport?: 'native' | 'node' | undefined;
     protocol?: string | undefined;
     /** Whether to follow redirects (default `false`). */
     followRedirects?: boolean | undefined;
@@ -558,6 +565,13 @@ declare namespace WebSocket {
     clientTracking?: boolean | undefined;
     /** Time to wait for the closing handshake, in milliseconds (default 30000). */
     closeTimeout?: number | undefined;
+    /**
+     * ws-rs only: which transport carries the bytes after the handshake.
+     * `'native'` hands plain TCP/Unix sockets to the Rust runtime (opt-in, in
+     * progress); `'node'` keeps Node's socket. Default: `WS_RS_TRANSPORT`, else
+     * `'node'`.
+     */
+    transport?: 'native' | 'node' | undefined;
     /** Enables/configures permessage-deflate (default `false`). */
     perMessageDeflate?: boolean | PerMessageDeflateOptions | undefined;
     /** The maximum message size in bytes (default 100 MiB, 0 = unlimited). */
