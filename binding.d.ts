@@ -106,6 +106,15 @@ export declare class NativeReceiver {
 export declare function acceptKey(key: string): string
 
 /**
+ * Checks the options as Node's zlib does (in its order: windowBits, level, memLevel,
+ * strategy) and builds the codec's config.
+ * Throws the `RangeError` (`ERR_OUT_OF_RANGE`, Node's message) `new NativeDeflate(options)`
+ * would, without building a compressor: lets a transport that deflates elsewhere fail where ws
+ * fails, in the `send()` that first compresses.
+ */
+export declare function checkDeflateOptions(options: NativeDeflateOptions): void
+
+/**
  * A whole frame (header and payload) in one Buffer, the payload masked in the same pass as
  * the copy when `maskKey` (4 bytes) is given. `opcode` is the 4-bit opcode.
  */

@@ -839,6 +839,7 @@ module.exports.NativeDeflate = nativeBinding.NativeDeflate
 module.exports.NativeInflate = nativeBinding.NativeInflate
 module.exports.NativeReceiver = nativeBinding.NativeReceiver
 module.exports.acceptKey = nativeBinding.acceptKey
+module.exports.checkDeflateOptions = nativeBinding.checkDeflateOptions
 module.exports.encodeFrame = nativeBinding.encodeFrame
 module.exports.encodeFrameHeader = nativeBinding.encodeFrameHeader
 module.exports.isValidKey = nativeBinding.isValidKey

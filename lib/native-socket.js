@@ -264,23 +264,8 @@ function transportOptions(isServer, extensions, options, autoPong) {
   const perMessageDeflate = extensions[PerMessageDeflate.extensionName];
 
   if (perMessageDeflate) {
-    const params = perMessageDeflate.params;
-    const ours = isServer ? 'server' : 'client';
-    const theirs = isServer ? 'client' : 'server';
-    const zlib = perMessageDeflate._options.zlibDeflateOptions || {};
-
-    result.deflate = {
-      windowBits: perMessageDeflate.windowBits(`${ours}_max_window_bits`),
-      noContextTakeover: !!params[`${ours}_no_context_takeover`]
-    };
-    if (zlib.level !== undefined) result.deflate.level = zlib.level;
-    if (zlib.memLevel !== undefined) result.deflate.memLevel = zlib.memLevel;
-    if (zlib.strategy !== undefined) result.deflate.strategy = zlib.strategy;
-
-    result.inflate = {
-      windowBits: perMessageDeflate.windowBits(`${theirs}_max_window_bits`),
-      noContextTakeover: !!params[`${theirs}_no_context_takeover`]
-    };
+    result.deflate = perMessageDeflate.deflateOptions();
+    result.inflate = perMessageDeflate.inflateOptions();
   }
 
   return result;
@@ -1176,14 +1161,12 @@ class NativeSender {
 
       //
       // ws creates its compressor on the first compressed message, so a bad
-      // `zlibDeflateOptions` makes that `send()` throw. Rust deflates here;
-      // let the extension build (and drop) its compressor once to throw the
-      // same error. TODO: use a validator exported by permessage-deflate.js.
+      // `zlibDeflateOptions` makes that `send()` throw; Rust deflates here, so
+      // check the options at the same moment.
       //
       if (rsv1 && perMessageDeflate && !this._deflateChecked) {
+        perMessageDeflate.deflateOptions(true);
         this._deflateChecked = true;
-        perMessageDeflate._compress(EMPTY_BUFFER, true, NOOP);
-        perMessageDeflate.cleanup();
       }
     } else {
       rsv1 = false;

@@ -5,7 +5,11 @@ const { constants: zlibConstants } = require('zlib');
 
 const Limiter = require('./limiter');
 const { kStatusCode } = require('./constants');
-const { NativeDeflate, NativeInflate } = require('./native');
+const {
+  checkDeflateOptions,
+  NativeDeflate,
+  NativeInflate
+} = require('./native');
 
 const DEFAULT_WINDOW_BITS = 15;
 
@@ -501,17 +505,11 @@ class PerMessageDeflate {
    * @private
    */
   _decompress(data, fin, callback) {
-    const endpoint = this._isServer ? 'client' : 'server';
-
     if (!this._inflate) {
       const options = this._options.zlibInflateOptions;
 
       this._inflate = new Codec(
-        new NativeInflate({
-          windowBits: this.windowBits(`${endpoint}_max_window_bits`),
-          noContextTakeover: !!this.params[`${endpoint}_no_context_takeover`],
-          maxPayload: this._maxPayload
-        }),
+        new NativeInflate(this.inflateOptions()),
         true,
         options,
         (codec, pending) => {
@@ -535,23 +533,11 @@ class PerMessageDeflate {
    * @private
    */
   _compress(data, fin, callback) {
-    const endpoint = this._isServer ? 'server' : 'client';
-
     if (!this._deflate) {
       const options = this._options.zlibDeflateOptions || {};
-      const nativeOptions = {
-        windowBits: this.windowBits(`${endpoint}_max_window_bits`),
-        noContextTakeover: !!this.params[`${endpoint}_no_context_takeover`]
-      };
-
-      for (const name of ['level', 'memLevel', 'strategy']) {
-        if (options[name] === undefined) continue;
-        checkNumberOption(name, options[name]);
-        nativeOptions[name] = options[name];
-      }
 
       this._deflate = new Codec(
-        new NativeDeflate(nativeOptions),
+        new NativeDeflate(this.deflateOptions(true)),
         false,
         options,
         (codec, pending) => {
@@ -568,6 +554,50 @@ class PerMessageDeflate {
       fin,
       callback
     );
+  }
+
+  /**
+   * The options of the compressor of this endpoint, as `NativeDeflate` takes
+   * them: the negotiated parameters and `zlibDeflateOptions`.
+   *
+   * @param {Boolean} [check=false] Specifies whether to throw, as Node's zlib
+   *     does, for a `zlibDeflateOptions` value of the wrong type or range
+   * @return {Object} The options
+   * @public
+   */
+  deflateOptions(check = false) {
+    const endpoint = this._isServer ? 'server' : 'client';
+    const zlibOptions = this._options.zlibDeflateOptions || {};
+    const options = {
+      windowBits: this.windowBits(`${endpoint}_max_window_bits`),
+      noContextTakeover: !!this.params[`${endpoint}_no_context_takeover`]
+    };
+
+    for (const name of ['level', 'memLevel', 'strategy']) {
+      if (zlibOptions[name] === undefined) continue;
+      if (check) checkNumberOption(name, zlibOptions[name]);
+      options[name] = zlibOptions[name];
+    }
+
+    if (check) checkDeflateOptions(options);
+    return options;
+  }
+
+  /**
+   * The options of the decompressor of this endpoint, as `NativeInflate` takes
+   * them: the peer's negotiated parameters and `maxPayload`.
+   *
+   * @return {Object} The options
+   * @public
+   */
+  inflateOptions() {
+    const endpoint = this._isServer ? 'client' : 'server';
+
+    return {
+      windowBits: this.windowBits(`${endpoint}_max_window_bits`),
+      noContextTakeover: !!this.params[`${endpoint}_no_context_takeover`],
+      maxPayload: this._maxPayload
+    };
   }
 
   /**

@@ -126,13 +126,7 @@ impl NativeDeflate {
             strategy: None,
             no_context_takeover: None,
         });
-        let config = match deflate_config(&options) {
-            Ok(config) => config,
-            Err(err) => {
-                env.throw_range_error(err.message(), Some(err.code()))?;
-                return Err(Error::new(Status::PendingException, err.message().to_owned()));
-            }
-        };
+        let config = checked_deflate_config(&env, &options)?;
         Ok(Self { inner: Arc::new(Mutex::new(Deflater::new(config))) })
     }
 
@@ -165,6 +159,22 @@ impl NativeDeflate {
 
 /// Checks the options as Node's zlib does (in its order: windowBits, level, memLevel,
 /// strategy) and builds the codec's config.
+/// Throws the `RangeError` (`ERR_OUT_OF_RANGE`, Node's message) `new NativeDeflate(options)`
+/// would, without building a compressor: lets a transport that deflates elsewhere fail where ws
+/// fails, in the `send()` that first compresses.
+#[napi]
+pub fn check_deflate_options(env: Env, options: NativeDeflateOptions) -> Result<()> {
+    checked_deflate_config(&env, &options).map(|_| ())
+}
+
+/// [`deflate_config`], with a failure thrown as Node's zlib throws it.
+fn checked_deflate_config(env: &Env, options: &NativeDeflateOptions) -> Result<DeflateConfig> {
+    deflate_config(options).or_else(|err| {
+        env.throw_range_error(err.message(), Some(err.code()))?;
+        Err(Error::new(Status::PendingException, err.message().to_owned()))
+    })
+}
+
 fn deflate_config(
     options: &NativeDeflateOptions,
 ) -> std::result::Result<DeflateConfig, OptionError> {

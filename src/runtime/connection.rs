@@ -15,7 +15,7 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -155,6 +155,16 @@ enum Writer {
 }
 
 impl Writer {
+    /// The socket's descriptor.
+    fn raw_fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+
+        match self {
+            Self::Tcp(half) => half.as_ref().as_raw_fd(),
+            Self::Unix(half) => half.as_ref().as_raw_fd(),
+        }
+    }
+
     /// Drops the write half without the `shutdown(SHUT_WR)` tokio does on drop: the socket is
     /// just closed, as Node's `destroy()` does, and with `reset` it closes with a RST
     /// (`SO_LINGER` 0) rather than a FIN.
@@ -326,7 +336,7 @@ impl Task {
             while let Ok(item) = rx.try_recv() {
                 framer.apply(item, &mut out, &mut written, &mut end);
             }
-            write_without_waiting(&mut write, &mut out);
+            write_without_waiting(write.raw_fd(), &mut out);
         }
         write.close(self.shared.reset.load(Ordering::Acquire));
         self.shared.destroyed.store(true, Ordering::Release);
@@ -644,14 +654,24 @@ async fn write_all<W: AsyncWrite + Unpin + ?Sized>(
 }
 
 /// Writes as much of `out` as the kernel takes now, without waiting (best effort, errors
-/// ignored: the connection is being torn down).
-fn write_without_waiting<W: AsyncWrite + Unpin + ?Sized>(write: &mut W, out: &mut VecDeque<Bytes>) {
-    let mut cx = Context::from_waker(Waker::noop());
+/// ignored: the connection is being torn down). It writes to the descriptor itself, as Node's
+/// `socket.write()` tries the kernel at once: tokio's readiness cache says "not writable" until
+/// its driver has polled a newly adopted socket, which would drop a 101 queued in the same tick
+/// as a `terminate()`.
+fn write_without_waiting(fd: RawFd, out: &mut VecDeque<Bytes>) {
+    use std::io::Write;
+
+    // SAFETY: `fd` is the open, non-blocking socket of the write half the caller holds for the
+    // whole call; `ManuallyDrop` keeps this temporary `TcpStream` from closing it. `writev` on
+    // a stream socket works the same for TCP and Unix sockets.
+    let socket = std::mem::ManuallyDrop::new(unsafe {
+        <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    });
     while !out.is_empty() {
         let slices: Vec<IoSlice<'_>> =
             out.iter().take(MAX_IOVECS).map(|buf| IoSlice::new(buf)).collect();
-        let n = match Pin::new(&mut *write).poll_write_vectored(&mut cx, &slices) {
-            Poll::Ready(Ok(n)) if n > 0 => n,
+        let n = match (&*socket).write_vectored(&slices) {
+            Ok(n) if n > 0 => n,
             _ => return,
         };
         advance(out, n);
