@@ -342,6 +342,23 @@ describe('native transport', function () {
     assert.strictEqual(code, 1009);
   });
 
+  it("throws Node zlib's error for bad zlibDeflateOptions on the first compressed send", async () => {
+    ctx = await startServer({
+      perMessageDeflate: { threshold: 0, zlibDeflateOptions: { memLevel: 10 } }
+    });
+
+    const [ws, sws] = await connect(ctx);
+
+    assert.strictEqual(sws._socket.constructor.name, 'NativeSocket');
+    assert.throws(() => sws.send('hello'), {
+      name: 'RangeError',
+      code: 'ERR_OUT_OF_RANGE',
+      message:
+        'The value of "options.memLevel" is out of range. It must be >= 1 and <= 9. Received 10'
+    });
+    ws.terminate();
+  });
+
   it('reports 1006 when the peer terminates', async () => {
     ctx = await startServer();
     ctx.wss.on('connection', (sws) => sws.terminate());
