@@ -259,4 +259,20 @@ describe('PerMessageDeflate (ws-rs)', () => {
       );
     }
   });
+
+  it('compresses below the threshold only with context takeover', () => {
+    const takeover = new PerMessageDeflate({ threshold: 10 }, true);
+
+    takeover.accept([{}]);
+    assert.strictEqual(takeover.compresses(1), true);
+
+    const noTakeover = new PerMessageDeflate(
+      { threshold: 10, serverNoContextTakeover: true },
+      true
+    );
+
+    noTakeover.accept([{ server_no_context_takeover: [true] }]);
+    assert.strictEqual(noTakeover.compresses(9), false);
+    assert.strictEqual(noTakeover.compresses(10), true);
+  });
 });

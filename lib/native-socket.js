@@ -1139,22 +1139,14 @@ class NativeSender {
       this._firstFragment = false;
 
       //
-      // Without context takeover, messages below the threshold go out as
-      // they are (ws's `Sender#send()`; RSV1 on the first frame only).
+      // The first fragment decides for the whole message (RFC 7692 §6.1:
+      // RSV1 is set on the first frame only).
       //
       const perMessageDeflate =
         this._extensions[PerMessageDeflate.extensionName];
 
-      if (
-        rsv1 &&
-        perMessageDeflate &&
-        perMessageDeflate.params[
-          perMessageDeflate._isServer
-            ? 'server_no_context_takeover'
-            : 'client_no_context_takeover'
-        ]
-      ) {
-        rsv1 = byteLength >= perMessageDeflate._threshold;
+      if (rsv1 && perMessageDeflate) {
+        rsv1 = perMessageDeflate.compresses(byteLength);
       }
 
       this._compress = rsv1;

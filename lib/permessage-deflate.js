@@ -557,6 +557,25 @@ class PerMessageDeflate {
   }
 
   /**
+   * Tells whether a message sent with the `compress` option is compressed.
+   * Without context takeover, compressing a small message costs more than it
+   * saves, so messages below `threshold` bytes are sent as they are (ws
+   * #1954); with context takeover every message is compressed.
+   *
+   * @param {Number} byteLength The length of the message
+   * @return {Boolean} `true` if the message is compressed
+   * @public
+   */
+  compresses(byteLength) {
+    const endpoint = this._isServer ? 'server' : 'client';
+
+    return (
+      !this.params[`${endpoint}_no_context_takeover`] ||
+      byteLength >= this._threshold
+    );
+  }
+
+  /**
    * The options of the compressor of this endpoint, as `NativeDeflate` takes
    * them: the negotiated parameters and `zlibDeflateOptions`.
    *

@@ -262,24 +262,14 @@ class Sender {
       this._firstFragment = false;
 
       //
-      // Without context takeover, compressing a small message costs more
-      // than it saves, so messages below the threshold are sent as they are.
-      // The decision holds for every fragment of the message (RFC 7692 §6.1:
+      // The first fragment decides for the whole message (RFC 7692 §6.1:
       // RSV1 is set on the first frame only).
       //
       const perMessageDeflate =
         this._extensions[PerMessageDeflate.extensionName];
 
-      if (
-        rsv1 &&
-        perMessageDeflate &&
-        perMessageDeflate.params[
-          perMessageDeflate._isServer
-            ? 'server_no_context_takeover'
-            : 'client_no_context_takeover'
-        ]
-      ) {
-        rsv1 = payload.byteLength >= perMessageDeflate._threshold;
+      if (rsv1 && perMessageDeflate) {
+        rsv1 = perMessageDeflate.compresses(payload.byteLength);
       }
 
       this._compress = rsv1;
