@@ -261,15 +261,16 @@ describe('PerMessageDeflate (ws-rs)', () => {
   });
 
   it('compresses below the threshold only with context takeover', () => {
-    const takeover = new PerMessageDeflate({ threshold: 10 }, true);
+    const takeover = new PerMessageDeflate({ isServer: true, threshold: 10 });
 
     takeover.accept([{}]);
     assert.strictEqual(takeover.compresses(1), true);
 
-    const noTakeover = new PerMessageDeflate(
-      { threshold: 10, serverNoContextTakeover: true },
-      true
-    );
+    const noTakeover = new PerMessageDeflate({
+      isServer: true,
+      threshold: 10,
+      serverNoContextTakeover: true
+    });
 
     noTakeover.accept([{ server_no_context_takeover: [true] }]);
     assert.strictEqual(noTakeover.compresses(9), false);
