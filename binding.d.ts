@@ -121,12 +121,6 @@ export declare function checkDeflateOptions(options: NativeDeflateOptions): void
 export declare function encodeFrame(payload: Buffer, opcode: number, fin: boolean, rsv1: boolean, maskKey?: Buffer | undefined | null): Buffer
 
 /**
- * The frame header alone for a `payloadLength`-byte payload the caller writes separately
- * (already masked with `maskKey` when given).
- */
-export declare function encodeFrameHeader(payloadLength: number, opcode: number, fin: boolean, rsv1: boolean, maskKey?: Buffer | undefined | null): Buffer
-
-/**
  * One parameter of an extension offer: `value` is the string, or `true` when the parameter
  * has no value.
  */

@@ -841,7 +841,6 @@ module.exports.NativeReceiver = nativeBinding.NativeReceiver
 module.exports.acceptKey = nativeBinding.acceptKey
 module.exports.checkDeflateOptions = nativeBinding.checkDeflateOptions
 module.exports.encodeFrame = nativeBinding.encodeFrame
-module.exports.encodeFrameHeader = nativeBinding.encodeFrameHeader
 module.exports.isValidKey = nativeBinding.isValidKey
 module.exports.parseExtensionHeader = nativeBinding.parseExtensionHeader
 module.exports.parseSubprotocolHeader = nativeBinding.parseSubprotocolHeader

@@ -4,8 +4,7 @@ const assert = require('assert');
 
 const {
   NativeReceiver,
-  encodeFrame,
-  encodeFrameHeader
+  encodeFrame
 } = require('../lib/native');
 
 /**
@@ -494,32 +493,5 @@ describe('encodeFrame', () => {
 
     assert.strictEqual(event.kind, 'inflate');
     assert.ok(event.data.equals(payload));
-  });
-});
-
-describe('encodeFrameHeader', () => {
-  it('uses the 7, 16 and 64-bit length forms', () => {
-    assert.strictEqual(
-      encodeFrameHeader(125, 2, true, false, null).toString('hex'),
-      '827d'
-    );
-    assert.strictEqual(
-      encodeFrameHeader(126, 2, true, false, null).toString('hex'),
-      '827e007e'
-    );
-    assert.strictEqual(
-      encodeFrameHeader(65536, 2, true, false, null).toString('hex'),
-      '827f0000000000010000'
-    );
-    assert.strictEqual(
-      encodeFrameHeader(
-        5,
-        1,
-        false,
-        true,
-        Buffer.from('37fa213d', 'hex')
-      ).toString('hex'),
-      '418537fa213d'
-    );
   });
 });

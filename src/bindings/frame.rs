@@ -1,12 +1,11 @@
-//! Frame encoding for `lib/sender.js`: `encodeFrame` and `encodeFrameHeader` over
-//! [`protocol::frame`]. Converts and calls only; the frame is written straight into the Node
+//! Frame encoding for `lib/sender.js`: `encodeFrame` over [`protocol::frame`]. Converts and calls only; the frame is written straight into the Node
 //! `Buffer` that is returned, so the payload is copied (and masked) exactly once.
 
 use napi::bindgen_prelude::{BufferSlice, Env, Error, FromNapiValue, Result, Status};
 use napi::sys;
 use napi_derive::napi;
 
-use crate::protocol::frame::{encode_frame_into, frame_len, FrameHeader};
+use crate::protocol::frame::{encode_frame_into, frame_len};
 
 /// The 4-byte masking key of a `maskKey` argument.
 fn key(mask_key: Option<BufferSlice>) -> Result<Option<[u8; 4]>> {
@@ -47,27 +46,4 @@ pub fn encode_frame<'env>(
     let mut out = alloc_buffer(env, frame_len(payload.len(), mask.is_some()))?;
     encode_frame_into(&mut out, &payload, (opcode & 0x0f) as u8, fin, rsv1, mask);
     Ok(out)
-}
-
-/// The frame header alone for a `payloadLength`-byte payload the caller writes separately
-/// (already masked with `maskKey` when given).
-#[napi]
-pub fn encode_frame_header<'env>(
-    env: &'env Env,
-    payload_length: f64,
-    opcode: u32,
-    fin: bool,
-    rsv1: bool,
-    mask_key: Option<BufferSlice>,
-) -> Result<BufferSlice<'env>> {
-    let header = FrameHeader {
-        fin,
-        rsv1,
-        opcode: (opcode & 0x0f) as u8,
-        mask: key(mask_key)?,
-        payload_len: if payload_length >= 0.0 { payload_length as u64 } else { 0 },
-        ..FrameHeader::default()
-    };
-    let (bytes, len) = header.to_bytes();
-    BufferSlice::copy_from(env, &bytes[..len])
 }
