@@ -2,10 +2,7 @@
 
 const assert = require('assert');
 
-const {
-  NativeReceiver,
-  encodeFrame
-} = require('../lib/native');
+const { NativeReceiver, encodeFrame } = require('../lib/native');
 
 /**
  * Calls `drain()` until it returns null and turns its records into
