@@ -256,27 +256,7 @@ class WebSocket extends EventEmitter {
     });
     const sender = new Sender(socket, this._extensions, options.generateMask);
 
-    this._receiver = receiver;
-    this._sender = sender;
-    this._socket = socket;
-
-    //
-    // The listeners are shared module-level functions that find their
-    // `WebSocket` through this back-pointer, so no closure is allocated per
-    // connection.
-    //
-    receiver[kWebSocket] = this;
-    sender[kWebSocket] = this;
-    socket[kWebSocket] = this;
-
-    receiver.on('conclude', receiverOnConclude);
-    receiver.on('drain', receiverOnDrain);
-    receiver.on('error', receiverOnError);
-    receiver.on('message', receiverOnMessage);
-    receiver.on('ping', receiverOnPing);
-    receiver.on('pong', receiverOnPong);
-
-    sender.onerror = senderOnError;
+    attachCodec(this, receiver, sender, socket, receiverOnPing);
 
     //
     // A generic `Duplex` (e.g. an HTTP/2 stream) may lack these methods.
@@ -971,6 +951,40 @@ function initAsClient(websocket, address, protocols, options) {
 }
 
 /**
+ * Wires a receiver, a sender and a socket to a `WebSocket`.
+ *
+ * @param {WebSocket} websocket The WebSocket
+ * @param {(Receiver|NativeReceiver)} receiver The receiver
+ * @param {(Sender|NativeSender)} sender The sender
+ * @param {(Duplex|NativeSocket)} socket The socket
+ * @param {Function} onPing The receiver's `'ping'` listener
+ * @private
+ */
+function attachCodec(websocket, receiver, sender, socket, onPing) {
+  websocket._receiver = receiver;
+  websocket._sender = sender;
+  websocket._socket = socket;
+
+  //
+  // The listeners are shared module-level functions that find their
+  // `WebSocket` through this back-pointer, so no closure is allocated per
+  // connection.
+  //
+  receiver[kWebSocket] = websocket;
+  sender[kWebSocket] = websocket;
+  socket[kWebSocket] = websocket;
+
+  receiver.on('conclude', receiverOnConclude);
+  receiver.on('drain', receiverOnDrain);
+  receiver.on('error', receiverOnError);
+  receiver.on('message', receiverOnMessage);
+  receiver.on('ping', onPing);
+  receiver.on('pong', receiverOnPong);
+
+  sender.onerror = senderOnError;
+}
+
+/**
  * Set up a WebSocket on the native transport: Rust takes over the socket's
  * descriptor, and the receiver and sender stand-ins of `native-socket.js`
  * take the place of `Receiver` and `Sender`, so that the close handshake and
@@ -1013,30 +1027,15 @@ function setNativeSocket(websocket, socket, head, options) {
     options.generateMask
   );
 
-  websocket._receiver = receiver;
-  websocket._sender = sender;
-  websocket._socket = native;
-
-  receiver[kWebSocket] = websocket;
-  sender[kWebSocket] = websocket;
-  native[kWebSocket] = websocket;
+  //
+  // Rust answers pings itself (`autoPong`); only the event is left to emit.
+  //
+  attachCodec(websocket, receiver, sender, native, nativeReceiverOnPing);
 
   //
   // Marks the adopted Node socket as upgraded (`completeUpgrade()` checks it).
   //
   socket[kWebSocket] = websocket;
-
-  receiver.on('conclude', receiverOnConclude);
-  receiver.on('drain', receiverOnDrain);
-  receiver.on('error', receiverOnError);
-  receiver.on('message', receiverOnMessage);
-  //
-  // Rust answers pings itself (`autoPong`); only the event is left to emit.
-  //
-  receiver.on('ping', nativeReceiverOnPing);
-  receiver.on('pong', receiverOnPong);
-
-  sender.onerror = senderOnError;
 
   native.on('close', socketOnClose);
   native.on('end', socketOnEnd);
