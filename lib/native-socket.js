@@ -15,6 +15,7 @@ const tls = require('tls');
 
 const native = require('./native');
 const PerMessageDeflate = require('./permessage-deflate');
+const Sender = require('./sender');
 const { concat, toArrayBuffer, toBuffer } = require('./buffer-util');
 const { closeFrameBody, isBlob } = require('./validation');
 const { EMPTY_BUFFER, kStatusCode, NOOP } = require('./constants');
@@ -1132,40 +1133,21 @@ class NativeSender {
       : typeof data === 'string'
         ? Buffer.byteLength(data)
         : toBuffer(data).length;
-    let opcode = options.binary ? 2 : 1;
-    let rsv1 = options.compress;
+    const [opcode, rsv1] = Sender.prototype._messageFlags.call(
+      this,
+      byteLength,
+      options
+    );
 
-    if (this._firstFragment) {
-      this._firstFragment = false;
-
-      //
-      // The first fragment decides for the whole message (RFC 7692 §6.1:
-      // RSV1 is set on the first frame only).
-      //
-      const perMessageDeflate =
-        this._extensions[PerMessageDeflate.extensionName];
-
-      if (rsv1 && perMessageDeflate) {
-        rsv1 = perMessageDeflate.compresses(byteLength);
-      }
-
-      this._compress = rsv1;
-
-      //
-      // ws creates its compressor on the first compressed message, so a bad
-      // `zlibDeflateOptions` makes that `send()` throw; Rust deflates here, so
-      // check the options at the same moment.
-      //
-      if (rsv1 && perMessageDeflate && !this._deflateChecked) {
-        perMessageDeflate.deflateOptions(true);
-        this._deflateChecked = true;
-      }
-    } else {
-      rsv1 = false;
-      opcode = 0;
+    //
+    // ws creates its compressor on the first compressed message, so a bad
+    // `zlibDeflateOptions` makes that `send()` throw; Rust deflates here, so
+    // check the options at the same moment.
+    //
+    if (rsv1 && !this._deflateChecked) {
+      this._extensions[PerMessageDeflate.extensionName].deflateOptions(true);
+      this._deflateChecked = true;
     }
-
-    if (options.fin) this._firstFragment = true;
 
     this._enqueue(
       data,

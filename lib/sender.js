@@ -238,6 +238,40 @@ class Sender {
   }
 
   /**
+   * The opcode and RSV1 bit of the next data frame, keeping track of the
+   * message it belongs to: the first fragment decides compression for the
+   * whole message (RFC 7692 §6.1: RSV1 is set on the first frame only) and
+   * later fragments are continuation frames. Shared with the native
+   * transport's sender, which has the same `_firstFragment`, `_compress` and
+   * `_extensions` fields.
+   *
+   * @param {Number} byteLength The length of the fragment
+   * @param {Object} options The `send()` options (`binary`, `compress`, `fin`)
+   * @return {Array} `[opcode, rsv1]`
+   * @private
+   */
+  _messageFlags(byteLength, options) {
+    let opcode = 0;
+    let rsv1 = false;
+
+    if (this._firstFragment) {
+      const perMessageDeflate =
+        this._extensions[PerMessageDeflate.extensionName];
+
+      opcode = options.binary ? 2 : 1;
+      rsv1 =
+        !!options.compress &&
+        !!perMessageDeflate &&
+        perMessageDeflate.compresses(byteLength);
+      this._firstFragment = false;
+      this._compress = rsv1;
+    }
+
+    if (options.fin) this._firstFragment = true;
+    return [opcode, rsv1];
+  }
+
+  /**
    * Sends a data message to the other peer.
    *
    * @param {*} data The message to send
@@ -255,30 +289,7 @@ class Sender {
    */
   send(data, options, cb) {
     const payload = toPayload(data);
-    let opcode = options.binary ? 2 : 1;
-    let rsv1 = options.compress;
-
-    if (this._firstFragment) {
-      this._firstFragment = false;
-
-      //
-      // The first fragment decides for the whole message (RFC 7692 §6.1:
-      // RSV1 is set on the first frame only).
-      //
-      const perMessageDeflate =
-        this._extensions[PerMessageDeflate.extensionName];
-
-      if (rsv1 && perMessageDeflate) {
-        rsv1 = perMessageDeflate.compresses(payload.byteLength);
-      }
-
-      this._compress = rsv1;
-    } else {
-      rsv1 = false;
-      opcode = 0;
-    }
-
-    if (options.fin) this._firstFragment = true;
+    const [opcode, rsv1] = this._messageFlags(payload.byteLength, options);
 
     const opts = this.frameOptions(
       opcode,
