@@ -17,7 +17,7 @@ use napi_derive::napi;
 
 use crate::protocol::deflate::{DeflateConfig, InflateConfig, DEFAULT_MEM_LEVEL};
 use crate::protocol::receiver::ReceiverConfig;
-use crate::runtime::connection::{self, Command, ConnConfig, Handle, Mask};
+use crate::runtime::connection::{self, Command, ConnConfig, Handle, Mask, OutFrame};
 use crate::runtime::queue::{EventBody, Hub};
 
 /// The doorbell: an unref'd JS callback without arguments (JS keeps the loop alive itself
@@ -246,14 +246,14 @@ pub fn transport_send(
         },
         (true, None) => Mask::Random,
     };
-    let command = Command::Frame {
+    let command = Command::Frame(OutFrame {
         data: Bytes::copy_from_slice(&data),
         opcode: (opcode & 0x0f) as u8,
         fin,
         rsv1,
         compress,
         mask,
-    };
+    });
     with_handle(id, |handle| handle.command(command))
 }
 

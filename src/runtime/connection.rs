@@ -60,24 +60,28 @@ pub enum Mask {
     Key([u8; 4]),
 }
 
+/// A data or control frame to deflate (if `compress`), frame and write.
+#[derive(Debug)]
+pub struct OutFrame {
+    /// The payload.
+    pub data: Bytes,
+    /// The opcode (0 for a continuation).
+    pub opcode: u8,
+    /// Last fragment of the message.
+    pub fin: bool,
+    /// RSV1 (set on the first frame of a compressed message).
+    pub rsv1: bool,
+    /// Deflate the payload (every fragment of a compressed message).
+    pub compress: bool,
+    /// The masking key.
+    pub mask: Mask,
+}
+
 /// A write JS asked for. Each one is counted in a later `Written` event.
 #[derive(Debug)]
 pub enum Command {
-    /// A frame to deflate (if `compress`), frame and write.
-    Frame {
-        /// The payload.
-        data: Bytes,
-        /// The opcode (0 for a continuation).
-        opcode: u8,
-        /// Last fragment of the message.
-        fin: bool,
-        /// RSV1 (set on the first frame of a compressed message).
-        rsv1: bool,
-        /// Deflate the payload (every fragment of a compressed message).
-        compress: bool,
-        /// The masking key.
-        mask: Mask,
-    },
+    /// A frame.
+    Frame(OutFrame),
     /// Raw bytes (`ws._socket.write()`).
     Raw(Bytes),
     /// Shut down our side once everything before it is written (`socket.end()`).
@@ -539,10 +543,10 @@ impl Framer {
     ) -> usize {
         let before = out.len();
         match item {
-            Item::Js(Command::Frame { data, opcode, fin, rsv1, compress, mask }) => {
+            Item::Js(Command::Frame(frame)) => {
                 *written += 1;
                 if !self.close_sent && !*end {
-                    self.frame(data, opcode, fin, rsv1, compress, mask, out);
+                    self.frame(frame, out);
                 }
             }
             Item::Js(Command::Raw(data)) => {
@@ -555,7 +559,15 @@ impl Framer {
             Item::AutoPong(data) => {
                 if !self.close_sent && !*end {
                     let mask = if self.is_client { Mask::Random } else { Mask::None };
-                    self.frame(data, OPCODE_PONG, true, false, false, mask, out);
+                    let pong = OutFrame {
+                        data,
+                        opcode: OPCODE_PONG,
+                        fin: true,
+                        rsv1: false,
+                        compress: false,
+                        mask,
+                    };
+                    self.frame(pong, out);
                 }
             }
             Item::Uncork => {}
@@ -565,17 +577,8 @@ impl Framer {
 
     /// Encodes one frame into `out`: one buffer when masked (copied and masked in one
     /// pass), else the header and the payload as two (no copy).
-    #[allow(clippy::too_many_arguments)]
-    fn frame(
-        &mut self,
-        data: Bytes,
-        opcode: u8,
-        fin: bool,
-        rsv1: bool,
-        compress: bool,
-        mask: Mask,
-        out: &mut VecDeque<Bytes>,
-    ) {
+    fn frame(&mut self, frame: OutFrame, out: &mut VecDeque<Bytes>) {
+        let OutFrame { data, opcode, fin, rsv1, compress, mask } = frame;
         let payload = match (compress, self.config) {
             (true, Some(config)) => {
                 let deflater = self.deflater.get_or_insert_with(|| Deflater::new(config));
@@ -765,14 +768,14 @@ mod tests {
             matches!(&events[0].body, EventBody::Message { binary: false, data } if data[0] == "hi")
         );
         assert!(matches!(&events[1].body, EventBody::Ping(_)));
-        let command = Command::Frame {
+        let command = Command::Frame(OutFrame {
             data: Bytes::from_static(b"hi"),
             opcode: 1,
             fin: true,
             rsv1: false,
             compress: false,
             mask: Mask::None,
-        };
+        });
         assert!(handle.command(command));
         assert!(handle.command(Command::End));
         let mut got = Vec::new();
