@@ -2,8 +2,6 @@
 
 const assert = require('assert');
 const crypto = require('crypto');
-const path = require('path');
-const { execFileSync } = require('child_process');
 
 const {
   concat,
@@ -13,23 +11,7 @@ const {
   unmask
 } = require('../lib/buffer-util');
 const { EMPTY_BUFFER } = require('../lib/constants');
-
-/**
- * Runs `code` in a child Node process with `env` added and returns its stdout.
- *
- * @param {String} code The script
- * @param {Object} env Extra environment variables
- * @return {String}
- * @private
- */
-function runChild(code, env) {
-  return execFileSync(process.execPath, ['-e', code], {
-    cwd: path.join(__dirname, '..'),
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-    timeout: 10000
-  }).trim();
-}
+const { runChild } = require('./helpers/child');
 
 describe('lib/buffer-util', () => {
   describe('concat', () => {
