@@ -12,6 +12,29 @@
 //
 
 /**
+ * The result of a message-rate scenario.
+ *
+ * @param {Object} w The measurement window (`messages`, `seconds`, `cpuUs`,
+ *     `clientBusy`)
+ * @param {Number} size Payload size
+ * @param {String} cpuUnit What the server CPU time is divided by
+ * @return {Object} The result
+ */
+function messageRate(w, size, cpuUnit) {
+  const rate = w.messages / w.seconds;
+
+  return {
+    value: rate,
+    unit: 'msg/s',
+    higherIsBetter: true,
+    mbps: (rate * size) / 1e6,
+    cpu: w.cpuUs / w.messages,
+    cpuUnit,
+    extra: `client cpu ${(w.clientBusy * 100).toFixed(0)}%`
+  };
+}
+
+/**
  * Round trips on one connection: the client sends, waits for the echo, sends again.
  *
  * @param {Number} size Payload size
@@ -33,18 +56,9 @@ function echo(size, binary, deflate) {
     await client.req({ cmd: 'echo', size, binary, json: deflate });
     const w = await h.window(server, [client]);
     await client.req({ cmd: 'stop' });
-    const rate = w.messages / w.seconds;
-    return {
-      value: rate,
-      unit: 'msg/s',
-      higherIsBetter: true,
-      mbps: (rate * size) / 1e6,
-      // The server handles two messages per round trip (one in, one out); report per
-      // round trip, the unit counted.
-      cpu: w.cpuUs / w.messages,
-      cpuUnit: 'µs/rt',
-      extra: `client cpu ${(w.clientBusy * 100).toFixed(0)}%`
-    };
+    // The server handles two messages per round trip (one in, one out): the CPU
+    // figure is per round trip, the unit counted.
+    return messageRate(w, size, 'µs/rt');
   };
 }
 
@@ -68,16 +82,7 @@ function stream(size) {
     await server.req({ cmd: 'stream', size });
     const w = await h.window(server, [client]);
     await server.req({ cmd: 'stop' });
-    const rate = w.messages / w.seconds;
-    return {
-      value: rate,
-      unit: 'msg/s',
-      higherIsBetter: true,
-      mbps: (rate * size) / 1e6,
-      cpu: w.cpuUs / w.messages,
-      cpuUnit: 'µs/msg',
-      extra: `client cpu ${(w.clientBusy * 100).toFixed(0)}%`
-    };
+    return messageRate(w, size, 'µs/msg');
   };
 }
 
@@ -107,16 +112,7 @@ function broadcast(n, size) {
     await server.req({ cmd: 'broadcast', size });
     const w = await h.window(server, clients);
     await server.req({ cmd: 'stop' });
-    const rate = w.messages / w.seconds;
-    return {
-      value: rate,
-      unit: 'msg/s',
-      higherIsBetter: true,
-      mbps: (rate * size) / 1e6,
-      cpu: w.cpuUs / w.messages,
-      cpuUnit: 'µs/msg',
-      extra: `client cpu ${(w.clientBusy * 100).toFixed(0)}%`
-    };
+    return messageRate(w, size, 'µs/msg');
   };
 }
 
