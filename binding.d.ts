@@ -241,8 +241,22 @@ export interface TransportDeflateOptions {
 /** Closes the connection now (`socket.destroy()`); a closed event follows. */
 export declare function transportDestroy(id: number): boolean
 
-/** Every event queued for this environment, in order. */
-export declare function transportDrain(): Array<TransportEvent>
+/**
+ * Drains this environment's events, in order, as records in `records` plus one Buffer
+ * holding their payloads (one napi call and one Buffer per batch, not one object per
+ * event). `records[0]` is the number of records, `records[1]` 1 when events are left for
+ * another call; record `i` (from 1) is `records[4i..4i+4] = [id, kind, arg, length]`, its
+ * payload the next `length` bytes of the Buffer:
+ * - message (1): `arg` 1 binary / 0 text; of several fragments, one fragment (12) record per
+ *   fragment follows, each with its length (the bytes are the message's, not repeated);
+ * - ping (2), pong (3), data (11): the payload; close (4): `arg` the code, the reason;
+ * - error (5, protocol or inflate) and io-error (9): `arg` indexes `transportTakeErrors()`;
+ * - written (6): `arg` writes completed; end (7), finish (8), closed (10).
+ *
+ * A lone event larger than the batch limit comes in a Buffer of its own, without a copy
+ * when it is one fragment.
+ */
+export declare function transportDrain(records: Float64Array): Buffer | null
 
 /** Shuts down our side once everything queued is written (`socket.end()`). */
 export declare function transportEnd(id: number): boolean
@@ -264,24 +278,6 @@ export interface TransportError {
   errno?: number
   /** The failed system call, for socket errors. */
   syscall?: string
-}
-
-/** One event of `transportDrain()`. */
-export interface TransportEvent {
-  /** The connection. */
-  id: number
-  /** What happened (the `KIND_*` constants). */
-  kind: number
-  /** Message: binary rather than text. */
-  binary?: boolean
-  /** Message: the fragments. */
-  fragments?: Array<Buffer>
-  /** Ping, pong: the payload; close: the reason. */
-  data?: Buffer
-  /** Close: the status code. Written: the number of writes completed. */
-  code?: number
-  /** Error, io-error. */
-  error?: TransportError
 }
 
 /** permessage-deflate parameters for the peer's messages. */
@@ -328,13 +324,17 @@ export interface TransportOptions {
 export declare function transportReset(id: number): boolean
 
 /**
- * Queues a frame: `data` is deflated when `compress`, masked with `maskKey` (4 bytes) or a
- * fresh key when `mask`. Returns false when the connection is gone.
+ * Frames and writes a frame: `data` is deflated when `compress` (on the runtime), masked
+ * with `maskKey` (4 bytes) or a fresh key when `mask`. Returns 0 when the connection is
+ * gone, 1 when queued, 2 when written at once.
  */
-export declare function transportSend(id: number, data: Buffer, opcode: number, fin: boolean, rsv1: boolean, compress: boolean, mask: boolean, maskKey?: Buffer | undefined | null): boolean
+export declare function transportSend(id: number, data: Buffer, opcode: number, fin: boolean, rsv1: boolean, compress: boolean, mask: boolean, maskKey?: Buffer | undefined | null): number
 
 /** Stops (`paused`) or restarts reading. */
 export declare function transportSetPaused(id: number, paused: boolean): boolean
+
+/** The errors of the last `transportDrain()` batch, indexed by their records' `arg`. */
+export declare function transportTakeErrors(): Array<TransportError>
 
 /** Turns on or off data events (copies of the chunks read, for `'data'` listeners). */
 export declare function transportTap(id: number, on: boolean): boolean
@@ -342,5 +342,8 @@ export declare function transportTap(id: number, on: boolean): boolean
 /** Lets the writer start (a connection starts corked: see `Handle::uncork`). */
 export declare function transportUncork(id: number): boolean
 
-/** Queues raw bytes (`ws._socket.write()`). */
-export declare function transportWrite(id: number, data: Buffer): boolean
+/**
+ * Writes bytes that stand for `count` writes (raw `ws._socket.write()` data, or frames JS
+ * framed itself); same results as `transportSend()`.
+ */
+export declare function transportWrite(id: number, data: Buffer, count: number): number

@@ -853,6 +853,7 @@ module.exports.transportInject = nativeBinding.transportInject
 module.exports.transportReset = nativeBinding.transportReset
 module.exports.transportSend = nativeBinding.transportSend
 module.exports.transportSetPaused = nativeBinding.transportSetPaused
+module.exports.transportTakeErrors = nativeBinding.transportTakeErrors
 module.exports.transportTap = nativeBinding.transportTap
 module.exports.transportUncork = nativeBinding.transportUncork
 module.exports.transportWrite = nativeBinding.transportWrite

@@ -279,13 +279,45 @@ describe('native transport', function () {
   it('calls send callbacks and keeps `bufferedAmount` exact', async () => {
     ctx = await startServer();
 
-    const [ws] = await connect(ctx);
-    const done = new Promise((resolve, reject) => {
-      ws.send(Buffer.alloc(1000), (err) => (err ? reject(err) : resolve()));
+    const [ws, sws] = await connect(ctx);
+
+    //
+    // An idle connection takes a small frame at once, as a `net.Socket`
+    // does: nothing is buffered, and the callback still comes later.
+    //
+    let called = false;
+    const small = new Promise((resolve, reject) => {
+      ws.send(Buffer.alloc(1000), (err) => {
+        called = true;
+        if (err) reject(err);
+        else resolve();
+      });
     });
 
-    assert.strictEqual(ws.bufferedAmount, 1000);
-    await done;
+    assert.strictEqual(ws.bufferedAmount, 0);
+    assert.strictEqual(called, false);
+    await small;
+
+    //
+    // With the peer not reading, a large message cannot all go: the whole
+    // message counts until its callback.
+    //
+    sws.pause();
+
+    const size = 16 * 1024 * 1024;
+    const big = new Promise((resolve, reject) => {
+      ws.send(Buffer.alloc(size), (err) => (err ? reject(err) : resolve()));
+    });
+
+    assert.strictEqual(ws.bufferedAmount, size);
+    const after = new Promise((resolve) => ws.send('after', resolve));
+
+    assert.strictEqual(ws.bufferedAmount, size + 5);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.strictEqual(ws.bufferedAmount, size + 5);
+    sws.resume();
+    await big;
+    assert.strictEqual(await after, null);
     assert.strictEqual(ws.bufferedAmount, 0);
     ws.terminate();
   });

@@ -16,7 +16,7 @@ const tls = require('tls');
 const native = require('./native');
 const PerMessageDeflate = require('./permessage-deflate');
 const Sender = require('./sender');
-const { concat, toArrayBuffer, toBuffer } = require('./buffer-util');
+const { toArrayBuffer, toBuffer } = require('./buffer-util');
 const { closeFrameBody, isBlob } = require('./validation');
 const { EMPTY_BUFFER, kStatusCode, NOOP } = require('./constants');
 
@@ -32,12 +32,38 @@ const KIND_FINISH = 8;
 const KIND_IO_ERROR = 9;
 const KIND_CLOSED = 10;
 const KIND_DATA = 11;
+const KIND_FRAGMENT = 12;
+
+// `transportSend()` / `transportWrite()` results.
+const SENT_GONE = 0;
+const SENT_WRITTEN = 2;
+
+// States of a tracked write.
+const WRITE_QUEUED = 0;
+const WRITE_COMPRESSED = 1;
+const WRITE_DONE = 2;
+
+//
+// Small unmasked frames are framed in JS into one staging buffer and handed to
+// Rust once per tick (or when another connection writes): one N-API call and
+// one `writev` for all the frames a connection sends in a tick.
+//
+const STAGE_SIZE = 64 * 1024;
+const STAGE_MAX_PAYLOAD = 16 * 1024;
+
+// The `highWaterMark` of `write()`, as a `net.Socket`'s.
+const HIGH_WATER_MARK = 16 * 1024;
 
 const sockets = new Map();
+const records = new Float64Array(4 * 1024);
 let initialized = false;
 let keepAlive = null;
 let liveRefs = 0;
 let undelivered = null;
+let stage = null;
+let stageUsed = 0;
+let stageCount = 0;
+let stageOwner = null;
 
 /**
  * Tells whether the native transport is asked for.
@@ -118,34 +144,160 @@ function adjustRefs(delta) {
 /**
  * The doorbell: drains every queued event and routes each to its socket.
  *
- * An exception thrown by a listener propagates at once (it becomes an
- * uncaught exception, as with the Node transport); the rest of the batch is
- * delivered on the next tick.
+ * Rust hands a batch over as records in `records` and one Buffer holding their
+ * payloads (see `transportDrain()`). An exception thrown by a listener
+ * propagates at once (it becomes an uncaught exception, as with the Node
+ * transport); the rest of the batch is delivered on the next tick.
  *
  * @private
  */
 function onDoorbell() {
-  let events = native.transportDrain();
-
   if (undelivered !== null) {
-    events = undelivered.concat(events);
+    const events = undelivered;
+
     undelivered = null;
-  }
+    for (let i = 0; i < events.length; i++) {
+      const socket = sockets.get(events[i].id);
 
-  for (let i = 0; i < events.length; i++) {
-    const socket = sockets.get(events[i].id);
+      if (socket === undefined) continue;
 
-    if (socket === undefined) continue;
-
-    try {
-      socket._onEvent(events[i]);
-    } catch (err) {
-      if (i + 1 < events.length) undelivered = events.slice(i + 1);
-      process.nextTick(onDoorbell);
-      process.nextTick(flushSocket, socket);
-      throw err;
+      try {
+        socket._onEvent(events[i].kind, events[i].arg, events[i].data, null);
+      } catch (err) {
+        undelivered = events.slice(i + 1);
+        process.nextTick(onDoorbell);
+        process.nextTick(flushSocket, socket);
+        throw err;
+      }
     }
   }
+
+  let more = true;
+
+  while (more) {
+    const batch = native.transportDrain(records);
+    const count = records[0];
+    let errors = null;
+    let offset = 0;
+
+    more = records[1] === 1;
+
+    for (let i = 1; i <= count; i++) {
+      const base = i * 4;
+      const id = records[base];
+      const kind = records[base + 1];
+      let arg = records[base + 2];
+      const length = records[base + 3];
+      const data =
+        length === 0 ? EMPTY_BUFFER : batch.subarray(offset, offset + length);
+      let fragments = null;
+
+      offset += length;
+
+      if (
+        kind === KIND_MESSAGE &&
+        i < count &&
+        records[base + 5] === KIND_FRAGMENT
+      ) {
+        let at = data.byteOffset - batch.byteOffset;
+
+        fragments = [];
+        while (i < count && records[(i + 1) * 4 + 1] === KIND_FRAGMENT) {
+          i++;
+          const size = records[i * 4 + 3];
+
+          fragments.push(batch.subarray(at, at + size));
+          at += size;
+        }
+      } else if (kind === KIND_ERROR || kind === KIND_IO_ERROR) {
+        if (errors === null) errors = native.transportTakeErrors();
+        arg = errors[arg];
+      }
+
+      const socket = sockets.get(id);
+
+      if (socket === undefined) continue;
+
+      try {
+        socket._onEvent(kind, arg, data, fragments);
+      } catch (err) {
+        undelivered = pendingRecords(i + 1, count, batch, offset, errors);
+        process.nextTick(onDoorbell);
+        process.nextTick(flushSocket, socket);
+        throw err;
+      }
+    }
+  }
+}
+
+/**
+ * Copies the records of a batch not delivered yet out of `records` (reused by
+ * the next drain): only after a listener threw.
+ *
+ * @param {Number} from The first record left
+ * @param {Number} count The number of records
+ * @param {Buffer} batch The payloads
+ * @param {Number} offset The payload offset of record `from`
+ * @param {(Object[]|null)} errors The batch's errors
+ * @return {Object[]}
+ * @private
+ */
+function pendingRecords(from, count, batch, offset, errors) {
+  const events = [];
+
+  for (let i = from; i <= count; i++) {
+    const base = i * 4;
+    const kind = records[base + 1];
+    const length = records[base + 3];
+    let arg = records[base + 2];
+
+    if (kind === KIND_FRAGMENT) {
+      //
+      // Fragments are only kept apart for `binaryType = 'fragments'`; the
+      // message still arrives whole.
+      //
+      continue;
+    }
+
+    if (kind === KIND_ERROR || kind === KIND_IO_ERROR) {
+      if (errors === null) errors = native.transportTakeErrors();
+      arg = errors[arg];
+    }
+
+    events.push({
+      id: records[base],
+      kind,
+      arg,
+      data:
+        length === 0 ? EMPTY_BUFFER : batch.subarray(offset, offset + length)
+    });
+    offset += length;
+  }
+
+  return events;
+}
+
+/**
+ * Hands the staged frames to Rust.
+ *
+ * @private
+ */
+function flushStage() {
+  const owner = stageOwner;
+
+  if (owner === null) return;
+
+  const count = stageCount;
+  const result = native.transportWrite(
+    owner._id,
+    stage.subarray(0, stageUsed),
+    count
+  );
+
+  stageOwner = null;
+  stageUsed = 0;
+  stageCount = 0;
+  owner._staged(result, count);
 }
 
 /**
@@ -406,6 +558,7 @@ class NativeSocket extends EventEmitter {
     this.destroyed = true;
     this.readable = false;
     this.writable = false;
+    if (stageOwner === this) flushStage();
     native.transportDestroy(this._id);
 
     if (err) process.nextTick(() => this.emit('error', err));
@@ -425,6 +578,7 @@ class NativeSocket extends EventEmitter {
     this.destroyed = true;
     this.readable = false;
     this.writable = false;
+    if (stageOwner === this) flushStage();
     native.transportReset(this._id);
     return this;
   }
@@ -459,6 +613,7 @@ class NativeSocket extends EventEmitter {
     this._writableState.ending = true;
     this._writableState.ended = true;
     this.writable = false;
+    if (stageOwner === this) flushStage();
     native.transportEnd(this._id);
     return this;
   }
@@ -580,17 +735,18 @@ class NativeSocket extends EventEmitter {
         ? Buffer.from(chunk, encoding)
         : toBuffer(chunk);
 
-    if (
-      !this._writableState.ending &&
-      !this.destroyed &&
-      native.transportWrite(this._id, data)
-    ) {
-      this._track(data.length, cb);
-      return true;
+    if (this._writableState.ending || this.destroyed) {
+      if (cb) process.nextTick(cb, destroyedError());
+      return false;
     }
 
-    if (cb) process.nextTick(cb, destroyedError());
-    return false;
+    if (stageOwner === this) flushStage();
+    this._track(data.length, cb, native.transportWrite(this._id, data, 1));
+
+    const ok = this._writableState.length < HIGH_WATER_MARK;
+
+    if (!ok) this._writableState.needDrain = true;
+    return ok;
   }
 
   /**
@@ -607,25 +763,75 @@ class NativeSocket extends EventEmitter {
    * @private
    */
   _sendFrame(data, opcode, fin, rsv1, compress, mask, maskKey, cb) {
-    if (
-      !this._writableState.ending &&
-      !this.destroyed &&
-      native.transportSend(
-        this._id,
-        data,
-        opcode,
-        fin,
-        rsv1,
-        compress,
-        mask,
-        maskKey
-      )
-    ) {
-      this._track(data.length, cb, compress);
+    if (this._writableState.ending || this.destroyed) {
+      if (cb) process.nextTick(cb, destroyedError(compress));
       return;
     }
 
-    if (cb) process.nextTick(cb, destroyedError(compress));
+    const length = data.length;
+
+    if (!compress && !mask && length <= STAGE_MAX_PAYLOAD) {
+      if (stageOwner !== this || stageUsed + length + 4 > STAGE_SIZE) {
+        flushStage();
+        if (stage === null) stage = Buffer.allocUnsafeSlow(STAGE_SIZE);
+        if (stageOwner === null) process.nextTick(flushStage);
+        stageOwner = this;
+      }
+
+      stage[stageUsed++] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
+      if (length < 126) {
+        stage[stageUsed++] = length;
+      } else {
+        stage[stageUsed++] = 126;
+        stage[stageUsed++] = length >>> 8;
+        stage[stageUsed++] = length & 0xff;
+      }
+      data.copy(stage, stageUsed);
+      stageUsed += length;
+      stageCount++;
+      this._writableState.length += length;
+      this._pending.push(length, cb, WRITE_QUEUED);
+      return;
+    }
+
+    if (stageOwner === this) flushStage();
+
+    const result = native.transportSend(
+      this._id,
+      data,
+      opcode,
+      fin,
+      rsv1,
+      compress,
+      mask,
+      maskKey
+    );
+
+    this._track(length, cb, result, compress);
+  }
+
+  /**
+   * Accounts for the frames just handed over from the staging buffer: the
+   * last `count` tracked writes.
+   *
+   * @param {Number} result What Rust did with them
+   * @param {Number} count How many writes they are
+   * @private
+   */
+  _staged(result, count) {
+    //
+    // Gone: they fail with the rest when the closed event arrives. Queued: a
+    // written event counts them.
+    //
+    if (result !== SENT_WRITTEN) return;
+
+    const pending = this._pending;
+
+    for (let i = pending.length - count * 3; i < pending.length; i += 3) {
+      pending[i + 2] = WRITE_DONE;
+    }
+
+    if (pending[2] === WRITE_DONE) process.nextTick(settleSocket, this);
   }
 
   /**
@@ -641,33 +847,71 @@ class NativeSocket extends EventEmitter {
   }
 
   /**
-   * Accounts a queued write until Rust reports it written.
+   * Accounts a write handed to Rust until it is written.
    *
    * @param {Number} length Its size in bytes
    * @param {Function} [cb] Its callback
+   * @param {Number} result What Rust did with it (`transportSend()`)
    * @param {Boolean} [compress] Whether Rust deflates it
    * @private
    */
-  _track(length, cb, compress) {
+  _track(length, cb, result, compress) {
+    if (result === SENT_GONE) {
+      if (cb) process.nextTick(cb, destroyedError(compress));
+      return;
+    }
+
+    if (result === SENT_WRITTEN && this._pending.length === 0) {
+      if (cb) process.nextTick(cb, null);
+      return;
+    }
+
+    //
+    // Written at once but behind writes whose written event is still on its
+    // way: it completes right after them, in order.
+    //
     this._writableState.length += length;
-    this._pending.push(length, cb, !!compress);
+    this._pending.push(
+      length,
+      cb,
+      result === SENT_WRITTEN
+        ? WRITE_DONE
+        : compress
+          ? WRITE_COMPRESSED
+          : WRITE_QUEUED
+    );
   }
 
   /**
    * Handles an event of the connection, in order; events after a deferred
    * one wait for it.
    *
-   * @param {Object} event The event
+   * @param {Number} kind The event kind
+   * @param {*} arg Its number (or error)
+   * @param {Buffer} data Its payload
+   * @param {(Buffer[]|null)} fragments A message's fragments, when several
    * @private
    */
-  _onEvent(event) {
-    if (event.kind === KIND_WRITTEN) {
-      this._written(event.code);
+  _onEvent(kind, arg, data, fragments) {
+    if (kind === KIND_WRITTEN) {
+      this._written(arg);
       return;
     }
 
-    if (event.kind === KIND_CLOSED) this._closing = true;
-    this._eventQueue.push(event);
+    if (kind === KIND_CLOSED) this._closing = true;
+
+    const queue = this._eventQueue;
+
+    if (
+      queue.length === 0 &&
+      !this._deferred &&
+      (!this._paused || this._closing)
+    ) {
+      this._dispatch(kind, arg, data, fragments);
+      return;
+    }
+
+    queue.push(kind, arg, data, fragments);
     this._flush();
   }
 
@@ -687,35 +931,57 @@ class NativeSocket extends EventEmitter {
       !this._deferred &&
       (!this._paused || this._closing)
     ) {
-      this._dispatch(queue.shift());
+      const [kind, arg, data, fragments] = queue.splice(0, 4);
+
+      this._dispatch(kind, arg, data, fragments);
     }
   }
 
   /**
-   * Completes `count` writes, calling their callbacks in order.
+   * Completes `count` queued writes, and the writes done at once right behind
+   * them, calling their callbacks in order.
    *
-   * @param {Number} count The number of writes
+   * @param {Number} count The number of queued writes
    * @private
    */
   _written(count) {
-    const pending = this._pending.splice(0, count * 3);
+    const pending = this._pending;
+    let end = 0;
 
-    for (let i = 0; i < pending.length; i += 3) {
-      this._writableState.length -= pending[i];
-      const cb = pending[i + 1];
+    while (
+      end < pending.length &&
+      (count > 0 || pending[end + 2] === WRITE_DONE)
+    ) {
+      if (pending[end + 2] !== WRITE_DONE) count--;
+      end += 3;
+    }
+
+    const done = pending.splice(0, end);
+
+    for (let i = 0; i < done.length; i += 3) {
+      this._writableState.length -= done[i];
+      const cb = done[i + 1];
 
       if (cb) cb(null);
+    }
+
+    if (this._writableState.needDrain && this._writableState.length === 0) {
+      this._writableState.needDrain = false;
+      this.emit('drain');
     }
   }
 
   /**
    * Dispatches one event.
    *
-   * @param {Object} event The event
+   * @param {Number} kind The event kind
+   * @param {*} arg Its number (or error)
+   * @param {Buffer} data Its payload
+   * @param {(Buffer[]|null)} fragments A message's fragments, when several
    * @private
    */
-  _dispatch(event) {
-    switch (event.kind) {
+  _dispatch(kind, arg, data, fragments) {
+    switch (kind) {
       case KIND_CLOSED:
         //
         // After `destroy()`, Node emits `'close'` from the close phase of
@@ -731,33 +997,31 @@ class NativeSocket extends EventEmitter {
         return;
       case KIND_IO_ERROR:
         if (this.destroyed) return;
-        this.emit('error', ioError(event.error));
+        this.emit('error', ioError(arg));
         return;
-    }
+      case KIND_DATA:
+        //
+        // Like a destroyed `net.Socket`, emit no `'data'` after `destroy()`.
+        //
+        if (!this.destroyed) this.emit('data', data);
+        return;
+      case KIND_END:
+        if (this.destroyed) return;
 
-    if (event.kind === KIND_DATA) {
-      //
-      // Like a destroyed `net.Socket`, emit no `'data'` after `destroy()`.
-      //
-      if (!this.destroyed) this.emit('data', event.data);
-      return;
-    }
-
-    if (event.kind === KIND_END) {
-      if (this.destroyed) return;
-
-      this._readableState.ended = true;
-      this._readableState.endEmitted = true;
-      this.readable = false;
-      this.emit('end');
-      return;
+        this._readableState.ended = true;
+        this._readableState.endEmitted = true;
+        this.readable = false;
+        this.emit('end');
+        return;
     }
 
     //
     // What was read before `destroy()` is still parsed and emitted, as ws
     // hands a closing socket's buffered data to its receiver.
     //
-    if (this._receiver !== null) this._receiver._handle(event);
+    if (this._receiver !== null) {
+      this._receiver._handle(kind, arg, data, fragments);
+    }
   }
 
   /**
@@ -780,7 +1044,11 @@ class NativeSocket extends EventEmitter {
     this._writableState.length = 0;
 
     for (let i = 0; i < pending.length; i += 3) {
-      if (pending[i + 1]) pending[i + 1](destroyedError(pending[i + 2]));
+      const cb = pending[i + 1];
+
+      if (!cb) continue;
+      if (pending[i + 2] === WRITE_DONE) cb(null);
+      else cb(destroyedError(pending[i + 2] === WRITE_COMPRESSED));
     }
 
     this.emit('close', false);
@@ -826,6 +1094,16 @@ function onRemoveListener(name) {
  */
 function onClosed(socket) {
   socket._onClosed();
+}
+
+/**
+ * Completes the writes done at once that lead the queue.
+ *
+ * @param {NativeSocket} socket The facade
+ * @private
+ */
+function settleSocket(socket) {
+  socket._written(0);
 }
 
 /**
@@ -926,36 +1204,34 @@ class NativeReceiver extends EventEmitter {
   /**
    * Handles a parsed event.
    *
-   * @param {Object} event The event
+   * @param {Number} kind The event kind
+   * @param {*} arg Its number (or error record)
+   * @param {Buffer} data Its payload
+   * @param {(Buffer[]|null)} fragments A message's fragments, when several
    * @private
    */
-  _handle(event) {
+  _handle(kind, arg, data, fragments) {
     const state = this._writableState;
 
     if (state.errorEmitted || state.ended) return;
 
-    switch (event.kind) {
+    switch (kind) {
       case KIND_MESSAGE:
-        this._message(event);
+        this._message(arg === 1, data, fragments);
         break;
       case KIND_PING:
+        this._deferrable('ping', data);
+        break;
       case KIND_PONG:
-        this._deferrable(
-          event.kind === KIND_PING ? 'ping' : 'pong',
-          event.data.length === 0 ? EMPTY_BUFFER : event.data
-        );
+        this._deferrable('pong', data);
         break;
       case KIND_CLOSE:
-        this.emit(
-          'conclude',
-          event.code,
-          event.code === 1005 ? EMPTY_BUFFER : event.data
-        );
+        this.emit('conclude', arg, arg === 1005 ? EMPTY_BUFFER : data);
         this.end();
         break;
       case KIND_ERROR:
         state.errorEmitted = true;
-        this.emit('error', protocolError(event.error));
+        this.emit('error', protocolError(arg));
         break;
     }
   }
@@ -963,34 +1239,31 @@ class NativeReceiver extends EventEmitter {
   /**
    * Emits a message in the receiver's binary type.
    *
-   * @param {Object} event The message event
+   * @param {Boolean} isBinary Binary rather than text
+   * @param {Buffer} data The whole message
+   * @param {(Buffer[]|null)} fragments Its fragments, when several
    * @private
    */
-  _message(event) {
-    let fragments = event.fragments;
-    let length = 0;
-
-    for (let i = 0; i < fragments.length; i++) length += fragments[i].length;
-    if (length === 0) fragments = [];
-
-    if (!event.binary) {
-      this._deferrable('message', concat(fragments, length), false);
+  _message(isBinary, data, fragments) {
+    if (!isBinary) {
+      this._deferrable('message', data, false);
       return;
     }
 
-    let data;
+    let message;
 
     if (this._binaryType === 'nodebuffer') {
-      data = concat(fragments, length);
+      message = data;
     } else if (this._binaryType === 'arraybuffer') {
-      data = toArrayBuffer(concat(fragments, length));
-    } else if (this._binaryType === 'blob') {
-      data = new Blob(fragments);
+      message = toArrayBuffer(data);
     } else {
-      data = fragments;
+      const parts =
+        data.length === 0 ? [] : fragments !== null ? fragments : [data];
+
+      message = this._binaryType === 'blob' ? new Blob(parts) : parts;
     }
 
-    this._deferrable('message', data, true);
+    this._deferrable('message', message, true);
   }
 
   /**

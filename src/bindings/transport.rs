@@ -11,14 +11,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{Buffer, BufferSlice, Env, Error, Result, Status, Unknown};
+use napi::bindgen_prelude::{
+    Buffer, BufferSlice, Either, Env, Error, Float64ArraySlice, Result, Status, Unknown,
+};
+
+use super::frame::alloc_buffer;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::protocol::deflate::{DeflateConfig, InflateConfig, DEFAULT_MEM_LEVEL};
 use crate::protocol::receiver::ReceiverConfig;
-use crate::runtime::connection::{self, Command, ConnConfig, Handle, Mask, OutFrame};
-use crate::runtime::queue::{EventBody, Hub};
+use crate::runtime::connection::{self, ConnConfig, Handle, Mask, OutFrame, Sent};
+use crate::runtime::queue::{Event, EventBody, Hub};
 
 /// The doorbell: an unref'd JS callback without arguments (JS keeps the loop alive itself
 /// while connections are open, RESEARCH.md §3d).
@@ -27,6 +31,8 @@ type Doorbell = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true
 thread_local! {
     static HUB: RefCell<Option<Arc<Hub>>> = const { RefCell::new(None) };
     static CONNECTIONS: RefCell<HashMap<u32, Handle>> = RefCell::new(HashMap::new());
+    /// The errors of the last `transportDrain()` batch, for `transportTakeErrors()`.
+    static ERRORS: RefCell<Vec<TransportError>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Connection ids, unique in the process.
@@ -44,6 +50,15 @@ const KIND_FINISH: u32 = 8;
 const KIND_IO_ERROR: u32 = 9;
 const KIND_CLOSED: u32 = 10;
 const KIND_DATA: u32 = 11;
+const KIND_FRAGMENT: u32 = 12;
+
+/// Slots per record of `transportDrain()`; the first record is the header.
+const STRIDE: usize = 4;
+
+/// A batch stops growing at this many payload bytes (one larger event comes alone): JS hands
+/// out views into the batch, so a small message kept pins at most this much, no more than
+/// ws's views into a socket chunk do.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// permessage-deflate parameters for our messages.
 #[napi(object)]
@@ -107,36 +122,6 @@ pub struct TransportError {
     pub errno: Option<i32>,
     /// The failed system call, for socket errors.
     pub syscall: Option<String>,
-}
-
-/// One event of `transportDrain()`.
-#[napi(object)]
-pub struct TransportEvent {
-    /// The connection.
-    pub id: u32,
-    /// What happened (the `KIND_*` constants).
-    pub kind: u32,
-    /// Message: binary rather than text.
-    pub binary: Option<bool>,
-    /// Message: the fragments.
-    pub fragments: Option<Vec<Buffer>>,
-    /// Ping, pong: the payload; close: the reason.
-    pub data: Option<Buffer>,
-    /// Close: the status code. Written: the number of writes completed.
-    pub code: Option<u32>,
-    /// Error, io-error.
-    pub error: Option<TransportError>,
-}
-
-impl TransportEvent {
-    fn new(id: u32, kind: u32) -> Self {
-        Self { id, kind, binary: None, fragments: None, data: None, code: None, error: None }
-    }
-}
-
-/// A JS `Buffer` over `data` (zero-copy when the bytes are not shared).
-fn buffer(data: Bytes) -> Buffer {
-    Buffer::from(Vec::<u8>::from(data))
 }
 
 /// A JS number option as a limit (0 = unlimited).
@@ -212,20 +197,31 @@ pub fn transport_adopt(
         auto_pong: options.auto_pong.unwrap_or(true),
     };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let preamble = preamble.map(|p| p.to_vec()).unwrap_or_default();
-    let handle = connection::adopt(hub, id, fd, unix, head.to_vec(), preamble, config)
+    let preamble = preamble.as_deref().unwrap_or_default();
+    let handle = connection::adopt(hub, id, fd, unix, &head, preamble, config)
         .map_err(|err| Error::new(Status::GenericFailure, err.to_string()))?;
     CONNECTIONS.with(|map| map.borrow_mut().insert(id, handle));
     Ok(id)
 }
 
-/// Runs `f` on connection `id`'s handle; false when it is gone.
-fn with_handle(id: u32, f: impl FnOnce(&Handle) -> bool) -> bool {
-    CONNECTIONS.with(|map| map.borrow().get(&id).is_some_and(f))
+/// Runs `f` on connection `id`'s handle; `None` when it is gone.
+fn with_handle<T>(id: u32, f: impl FnOnce(&Handle) -> T) -> Option<T> {
+    CONNECTIONS.with(|map| map.borrow().get(&id).map(f))
 }
 
-/// Queues a frame: `data` is deflated when `compress`, masked with `maskKey` (4 bytes) or a
-/// fresh key when `mask`. Returns false when the connection is gone.
+/// What `transportSend()`/`transportWrite()` report: the connection is gone, the write is
+/// queued (a written event counts it later), or it is in the kernel already.
+fn sent(outcome: Option<Sent>) -> u32 {
+    match outcome {
+        None | Some(Sent::Gone) => 0,
+        Some(Sent::Queued) => 1,
+        Some(Sent::Written) => 2,
+    }
+}
+
+/// Frames and writes a frame: `data` is deflated when `compress` (on the runtime), masked
+/// with `maskKey` (4 bytes) or a fresh key when `mask`. Returns 0 when the connection is
+/// gone, 1 when queued, 2 when written at once.
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn transport_send(
@@ -237,7 +233,7 @@ pub fn transport_send(
     compress: bool,
     mask: bool,
     mask_key: Option<BufferSlice>,
-) -> bool {
+) -> u32 {
     let mask = match (mask, mask_key) {
         (false, _) => Mask::None,
         (true, Some(key)) => match <[u8; 4]>::try_from(&key[..]) {
@@ -246,158 +242,243 @@ pub fn transport_send(
         },
         (true, None) => Mask::Random,
     };
-    let command = Command::Frame(OutFrame {
-        data: Bytes::copy_from_slice(&data),
-        opcode: (opcode & 0x0f) as u8,
-        fin,
-        rsv1,
-        compress,
-        mask,
-    });
-    with_handle(id, |handle| handle.command(command))
+    let frame = OutFrame { data: &data, opcode: (opcode & 0x0f) as u8, fin, rsv1, compress, mask };
+    sent(with_handle(id, |handle| handle.send(&frame)))
 }
 
-/// Queues raw bytes (`ws._socket.write()`).
+/// Writes bytes that stand for `count` writes (raw `ws._socket.write()` data, or frames JS
+/// framed itself); same results as `transportSend()`.
 #[napi]
-pub fn transport_write(id: u32, data: BufferSlice) -> bool {
-    let command = Command::Raw(Bytes::copy_from_slice(&data));
-    with_handle(id, |handle| handle.command(command))
+pub fn transport_write(id: u32, data: BufferSlice, count: u32) -> u32 {
+    sent(with_handle(id, |handle| handle.write(&data, count)))
 }
 
 /// Shuts down our side once everything queued is written (`socket.end()`).
 #[napi]
 pub fn transport_end(id: u32) -> bool {
-    with_handle(id, |handle| handle.command(Command::End))
+    with_handle(id, Handle::end).unwrap_or(false)
 }
 
 /// Closes the connection now (`socket.destroy()`); a closed event follows.
 #[napi]
 pub fn transport_destroy(id: u32) -> bool {
-    with_handle(id, |handle| {
-        handle.destroy();
-        true
-    })
+    with_handle(id, Handle::destroy).is_some()
 }
 
 /// Lets the writer start (a connection starts corked: see `Handle::uncork`).
 #[napi]
 pub fn transport_uncork(id: u32) -> bool {
-    with_handle(id, |handle| {
-        handle.uncork();
-        true
-    })
+    with_handle(id, Handle::uncork).is_some()
 }
 
 /// Closes the connection now with a TCP RST (`socket.resetAndDestroy()`).
 #[napi]
 pub fn transport_reset(id: u32) -> bool {
-    with_handle(id, |handle| {
-        handle.reset();
-        true
-    })
+    with_handle(id, Handle::reset).is_some()
 }
 
 /// Parses `data` as if it had been read from the connection (`socket.push()`).
 #[napi]
 pub fn transport_inject(id: u32, data: BufferSlice) -> bool {
     let data = Bytes::copy_from_slice(&data);
-    with_handle(id, |handle| handle.inject(data))
+    with_handle(id, |handle| handle.inject(data)).unwrap_or(false)
 }
 
 /// Turns on or off data events (copies of the chunks read, for `'data'` listeners).
 #[napi]
 pub fn transport_tap(id: u32, on: bool) -> bool {
-    with_handle(id, |handle| {
-        handle.tap(on);
-        true
-    })
+    with_handle(id, |handle| handle.tap(on)).is_some()
 }
 
 /// Stops (`paused`) or restarts reading.
 #[napi]
 pub fn transport_set_paused(id: u32, paused: bool) -> bool {
-    with_handle(id, |handle| {
-        if paused {
-            handle.pause();
-        } else {
-            handle.resume();
-        }
-        true
-    })
+    with_handle(id, |handle| if paused { handle.pause() } else { handle.resume() }).is_some()
 }
 
-/// Every event queued for this environment, in order.
+/// The payload of an event (`None` when it has none).
+fn payload(body: &EventBody) -> Option<&[Bytes]> {
+    match body {
+        EventBody::Message { data, .. } => Some(data),
+        EventBody::Data(data) | EventBody::Ping(data) | EventBody::Pong(data) => {
+            Some(std::slice::from_ref(data))
+        }
+        EventBody::Close { reason, .. } => Some(std::slice::from_ref(reason)),
+        _ => None,
+    }
+}
+
+/// Records an event needs: one, plus one per fragment of a message of several.
+fn records_of(event: &Event) -> usize {
+    match &event.body {
+        EventBody::Message { data, .. } if data.len() > 1 => 1 + data.len(),
+        _ => 1,
+    }
+}
+
+/// A protocol or inflate error as `transportTakeErrors()` hands it out.
+fn error_of(body: EventBody) -> Option<TransportError> {
+    match body {
+        EventBody::Protocol(err) => Some(TransportError {
+            code: err.code().to_owned(),
+            message: err.message(),
+            status: u32::from(err.close_status()),
+            range_error: err.is_range_error(),
+            errno: None,
+            syscall: None,
+        }),
+        EventBody::Inflate(err) => Some(TransportError {
+            code: err.code().to_owned(),
+            message: err.message(),
+            status: u32::from(err.close_status()),
+            range_error: err.errno().is_none(),
+            errno: err.errno(),
+            syscall: None,
+        }),
+        EventBody::Io { code, message, syscall } => Some(TransportError {
+            code,
+            message,
+            status: 0,
+            range_error: false,
+            errno: None,
+            syscall: Some(syscall.to_owned()),
+        }),
+        _ => None,
+    }
+}
+
+/// Drains this environment's events, in order, as records in `records` plus one Buffer
+/// holding their payloads (one napi call and one Buffer per batch, not one object per
+/// event). `records[0]` is the number of records, `records[1]` 1 when events are left for
+/// another call; record `i` (from 1) is `records[4i..4i+4] = [id, kind, arg, length]`, its
+/// payload the next `length` bytes of the Buffer:
+/// - message (1): `arg` 1 binary / 0 text; of several fragments, one fragment (12) record per
+///   fragment follows, each with its length (the bytes are the message's, not repeated);
+/// - ping (2), pong (3), data (11): the payload; close (4): `arg` the code, the reason;
+/// - error (5, protocol or inflate) and io-error (9): `arg` indexes `transportTakeErrors()`;
+/// - written (6): `arg` writes completed; end (7), finish (8), closed (10).
+///
+/// A lone event larger than the batch limit comes in a Buffer of its own, without a copy
+/// when it is one fragment.
 #[napi]
-pub fn transport_drain() -> Vec<TransportEvent> {
-    let Some(hub) = HUB.with(|slot| slot.borrow().clone()) else { return Vec::new() };
-    let events = hub.drain();
-    let mut out = Vec::with_capacity(events.len());
+pub fn transport_drain<'env>(
+    env: &'env Env,
+    mut records: Float64ArraySlice,
+) -> Result<Option<Either<BufferSlice<'env>, Buffer>>> {
+    // SAFETY: the typed array outlives this synchronous call and no JS runs meanwhile.
+    let records = unsafe { records.as_mut() };
+    let slots = records.len() / STRIDE;
+    if slots < 4 {
+        return Err(Error::new(Status::InvalidArg, "transportDrain() needs room for 4 records"));
+    }
+    let Some(hub) = HUB.with(|slot| slot.borrow().clone()) else {
+        records[0] = 0.0;
+        records[1] = 0.0;
+        return Ok(None);
+    };
+    let (mut used, mut total, mut full) = (0usize, 0usize, false);
+    let (mut events, more) = hub.drain(|event| {
+        let need = records_of(event);
+        let size: usize = payload(&event.body).map_or(0, |p| p.iter().map(Bytes::len).sum());
+        let fits = used + need < slots && (total + size <= MAX_BATCH_BYTES || used == 0);
+        if full || !fits {
+            return false;
+        }
+        used += need;
+        total += size;
+        full = total > MAX_BATCH_BYTES;
+        true
+    });
+    records[0] = used as f64;
+    records[1] = f64::from(u8::from(more));
+
+    let mut errors = Vec::new();
+    let mut slot = STRIDE;
+    let mut push = |id: u32, kind: u32, arg: f64, length: usize| {
+        records[slot] = f64::from(id);
+        records[slot + 1] = f64::from(kind);
+        records[slot + 2] = arg;
+        records[slot + 3] = length as f64;
+        slot += STRIDE;
+    };
+    // A lone large single-fragment payload is handed over as it is.
+    let lone = full
+        && events.len() == 1
+        && matches!(&events[0].body, EventBody::Message { data, .. } if data.len() == 1);
+    if lone {
+        if let Some(Event { id, body: EventBody::Message { binary, mut data }, .. }) = events.pop()
+        {
+            let data = data.pop().unwrap_or_default();
+            push(id, KIND_MESSAGE, f64::from(u8::from(binary)), data.len());
+            return Ok(Some(Either::B(Buffer::from(Vec::<u8>::from(data)))));
+        }
+    }
+    let result = drain_copied(env, events, total, push, &mut errors);
+    ERRORS.with(|slot| *slot.borrow_mut() = errors);
+    result.map(|buf| buf.map(Either::A))
+}
+
+/// Writes the records of `events` and copies their payloads into one new Buffer of `total`
+/// bytes (`None` when there are none).
+fn drain_copied<'env>(
+    env: &'env Env,
+    events: Vec<Event>,
+    total: usize,
+    mut push: impl FnMut(u32, u32, f64, usize),
+    errors: &mut Vec<TransportError>,
+) -> Result<Option<BufferSlice<'env>>> {
+    let mut buf = if total > 0 { Some(alloc_buffer(env, total)?) } else { None };
+    let mut offset = 0usize;
     for event in events {
         let id = event.id;
-        let converted = match event.body {
-            EventBody::Message { binary, data } => TransportEvent {
-                binary: Some(binary),
-                fragments: Some(data.into_iter().map(buffer).collect()),
-                ..TransportEvent::new(id, KIND_MESSAGE)
-            },
-            EventBody::Data(data) => {
-                TransportEvent { data: Some(buffer(data)), ..TransportEvent::new(id, KIND_DATA) }
+        if let (Some(pieces), Some(buf)) = (payload(&event.body), buf.as_mut()) {
+            for piece in pieces {
+                buf[offset..offset + piece.len()].copy_from_slice(piece);
+                offset += piece.len();
             }
-            EventBody::Ping(data) => {
-                TransportEvent { data: Some(buffer(data)), ..TransportEvent::new(id, KIND_PING) }
+        }
+        match event.body {
+            EventBody::Message { binary, data } => {
+                push(
+                    id,
+                    KIND_MESSAGE,
+                    f64::from(u8::from(binary)),
+                    data.iter().map(Bytes::len).sum(),
+                );
+                if data.len() > 1 {
+                    for piece in &data {
+                        push(id, KIND_FRAGMENT, 0.0, piece.len());
+                    }
+                }
             }
-            EventBody::Pong(data) => {
-                TransportEvent { data: Some(buffer(data)), ..TransportEvent::new(id, KIND_PONG) }
+            EventBody::Data(data) => push(id, KIND_DATA, 0.0, data.len()),
+            EventBody::Ping(data) => push(id, KIND_PING, 0.0, data.len()),
+            EventBody::Pong(data) => push(id, KIND_PONG, 0.0, data.len()),
+            EventBody::Close { code, reason } => {
+                push(id, KIND_CLOSE, f64::from(code), reason.len())
             }
-            EventBody::Close { code, reason } => TransportEvent {
-                code: Some(u32::from(code)),
-                data: Some(buffer(reason)),
-                ..TransportEvent::new(id, KIND_CLOSE)
-            },
-            EventBody::Protocol(err) => TransportEvent {
-                error: Some(TransportError {
-                    code: err.code().to_owned(),
-                    message: err.message(),
-                    status: u32::from(err.close_status()),
-                    range_error: err.is_range_error(),
-                    errno: None,
-                    syscall: None,
-                }),
-                ..TransportEvent::new(id, KIND_ERROR)
-            },
-            EventBody::Inflate(err) => TransportEvent {
-                error: Some(TransportError {
-                    code: err.code().to_owned(),
-                    message: err.message(),
-                    status: u32::from(err.close_status()),
-                    range_error: err.errno().is_none(),
-                    errno: err.errno(),
-                    syscall: None,
-                }),
-                ..TransportEvent::new(id, KIND_ERROR)
-            },
-            EventBody::Written(count) => {
-                TransportEvent { code: Some(count), ..TransportEvent::new(id, KIND_WRITTEN) }
-            }
-            EventBody::End => TransportEvent::new(id, KIND_END),
-            EventBody::Finish => TransportEvent::new(id, KIND_FINISH),
-            EventBody::Io { code, message, syscall } => TransportEvent {
-                error: Some(TransportError {
-                    code,
-                    message,
-                    status: 0,
-                    range_error: false,
-                    errno: None,
-                    syscall: Some(syscall.to_owned()),
-                }),
-                ..TransportEvent::new(id, KIND_IO_ERROR)
-            },
+            EventBody::Written(count) => push(id, KIND_WRITTEN, f64::from(count), 0),
+            EventBody::End => push(id, KIND_END, 0.0, 0),
+            EventBody::Finish => push(id, KIND_FINISH, 0.0, 0),
             EventBody::Closed => {
                 CONNECTIONS.with(|map| map.borrow_mut().remove(&id));
-                TransportEvent::new(id, KIND_CLOSED)
+                push(id, KIND_CLOSED, 0.0, 0);
             }
-        };
-        out.push(converted);
+            body => {
+                let kind =
+                    if matches!(body, EventBody::Io { .. }) { KIND_IO_ERROR } else { KIND_ERROR };
+                if let Some(err) = error_of(body) {
+                    push(id, kind, errors.len() as f64, 0);
+                    errors.push(err);
+                }
+            }
+        }
     }
-    out
+    Ok(buf)
+}
+
+/// The errors of the last `transportDrain()` batch, indexed by their records' `arg`.
+#[napi]
+pub fn transport_take_errors() -> Vec<TransportError> {
+    ERRORS.with(|slot| std::mem::take(&mut *slot.borrow_mut()))
 }

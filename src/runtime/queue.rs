@@ -3,6 +3,7 @@
 //! whole queue in one call, so under load there is one thread hop per batch, not per message
 //! (RESEARCH.md §3a).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +30,8 @@ pub struct Shared {
     pub reset: AtomicBool,
     /// Someone listens to `'data'`: queue a copy of each chunk read.
     pub tap: AtomicBool,
+    /// Bytes JS pushed (`socket.push()`), parsed before the next read.
+    pub injected: Mutex<Vec<Bytes>>,
 }
 
 /// The reader stops reading while this many payload bytes wait for JS.
@@ -107,7 +110,7 @@ impl Event {
 
 /// The event queue and doorbell of one JS environment.
 pub struct Hub {
-    events: Mutex<Vec<Event>>,
+    events: Mutex<VecDeque<Event>>,
     bell: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -120,7 +123,7 @@ impl std::fmt::Debug for Hub {
 impl Hub {
     /// A queue that calls `bell` whenever it goes from empty to non-empty.
     pub fn new(bell: Box<dyn Fn() + Send + Sync>) -> Self {
-        Self { events: Mutex::new(Vec::new()), bell }
+        Self { events: Mutex::new(VecDeque::new()), bell }
     }
 
     /// Queues an event, ringing the doorbell if the queue was empty.
@@ -130,7 +133,7 @@ impl Hub {
                 Ok(events) => events,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            events.push(event);
+            events.push_back(event);
             events.len() == 1
         };
         if was_empty {
@@ -138,16 +141,20 @@ impl Hub {
         }
     }
 
-    /// Takes every queued event and gives the readers their backlog back.
-    pub fn drain(&self) -> Vec<Event> {
-        let events = {
+    /// Takes queued events in order while `accept` takes them (it sees each event before it
+    /// is removed, and the first one it refuses stays queued), and gives the readers their
+    /// backlog back. Returns whether events are left.
+    pub fn drain(&self, mut accept: impl FnMut(&Event) -> bool) -> (Vec<Event>, bool) {
+        let (taken, more) = {
             let mut events = match self.events.lock() {
                 Ok(events) => events,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            std::mem::take(&mut *events)
+            let count = events.iter().take_while(|event| accept(event)).count();
+            let taken: Vec<Event> = events.drain(..count).collect();
+            (taken, !events.is_empty())
         };
-        for event in &events {
+        for event in &taken {
             if let Some(shared) = &event.shared {
                 let before = shared.backlog.fetch_sub(event.cost, Ordering::AcqRel);
                 if before >= BACKLOG_HIGH_WATER_MARK
@@ -157,7 +164,7 @@ impl Hub {
                 }
             }
         }
-        events
+        (taken, more)
     }
 }
 
@@ -176,9 +183,23 @@ mod tests {
         hub.push(Event::new(1, EventBody::End));
         hub.push(Event::new(2, EventBody::End));
         assert_eq!(rings.load(Ordering::SeqCst), 1);
-        assert_eq!(hub.drain().len(), 2);
+        assert_eq!(hub.drain(|_| true).0.len(), 2);
         hub.push(Event::new(1, EventBody::Closed));
         assert_eq!(rings.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_refused_event_stays_queued_with_those_after_it() {
+        let hub = Hub::new(Box::new(|| {}));
+        for id in 1..=3 {
+            hub.push(Event::new(id, EventBody::End));
+        }
+        let (taken, more) = hub.drain(|event| event.id < 2);
+        assert_eq!(taken.len(), 1);
+        assert!(more);
+        let (taken, more) = hub.drain(|_| true);
+        assert_eq!(taken.iter().map(|e| e.id).collect::<Vec<_>>(), [2, 3]);
+        assert!(!more);
     }
 
     #[test]
@@ -187,7 +208,7 @@ mod tests {
         let shared = Arc::new(Shared::default());
         hub.push(Event::with_cost(1, EventBody::Ping(Bytes::new()), &shared, 10));
         assert_eq!(shared.backlog.load(Ordering::SeqCst), 10);
-        hub.drain();
+        hub.drain(|_| true);
         assert_eq!(shared.backlog.load(Ordering::SeqCst), 0);
     }
 }
