@@ -326,7 +326,9 @@ export declare function transportReset(id: number): boolean
 /**
  * Frames and writes a frame: `data` is deflated when `compress` (on the runtime), masked
  * with `maskKey` (4 bytes) or a fresh key when `mask`. Returns 0 when the connection is
- * gone, 1 when queued, 2 when written at once.
+ * gone, 1 when queued, 2 when written at once. When queued unmasked and uncompressed, `data`
+ * is not copied: the caller keeps it alive and unchanged until the write is reported
+ * written or the connection closed.
  */
 export declare function transportSend(id: number, data: Buffer, opcode: number, fin: boolean, rsv1: boolean, compress: boolean, mask: boolean, maskKey?: Buffer | undefined | null): number
 
@@ -344,6 +346,9 @@ export declare function transportUncork(id: number): boolean
 
 /**
  * Writes bytes that stand for `count` writes (raw `ws._socket.write()` data, or frames JS
- * framed itself); same results as `transportSend()`.
+ * framed itself); same results as `transportSend()`. Unless `now`, the runtime writes them
+ * even when the connection is idle. With `pinned`, the caller keeps `data` alive and
+ * unchanged until the write is reported written or the connection closed, and it is queued
+ * without a copy.
  */
-export declare function transportWrite(id: number, data: Buffer, count: number): number
+export declare function transportWrite(id: number, data: Buffer, count: number, now: boolean, pinned: boolean): number

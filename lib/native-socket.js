@@ -49,7 +49,7 @@ const WRITE_DONE = 2;
 // one `writev` for all the frames a connection sends in a tick.
 //
 const STAGE_SIZE = 64 * 1024;
-const STAGE_MAX_PAYLOAD = 16 * 1024;
+const STAGE_MAX_PAYLOAD = 2 * 1024;
 
 // The `highWaterMark` of `write()`, as a `net.Socket`'s.
 const HIGH_WATER_MARK = 16 * 1024;
@@ -280,9 +280,12 @@ function pendingRecords(from, count, batch, offset, errors) {
 /**
  * Hands the staged frames to Rust.
  *
+ * @param {Boolean} [switching] Another connection is about to write: leave
+ *     the writing to the runtime's threads (a broadcast writes to many
+ *     connections in one tick)
  * @private
  */
-function flushStage() {
+function flushStage(switching) {
   const owner = stageOwner;
 
   if (owner === null) return;
@@ -291,7 +294,9 @@ function flushStage() {
   const result = native.transportWrite(
     owner._id,
     stage.subarray(0, stageUsed),
-    count
+    count,
+    switching !== true,
+    false
   );
 
   stageOwner = null;
@@ -741,7 +746,11 @@ class NativeSocket extends EventEmitter {
     }
 
     if (stageOwner === this) flushStage();
-    this._track(data.length, cb, native.transportWrite(this._id, data, 1));
+    this._track(
+      data.length,
+      cb,
+      native.transportWrite(this._id, data, 1, true)
+    );
 
     const ok = this._writableState.length < HIGH_WATER_MARK;
 
@@ -772,7 +781,7 @@ class NativeSocket extends EventEmitter {
 
     if (!compress && !mask && length <= STAGE_MAX_PAYLOAD) {
       if (stageOwner !== this || stageUsed + length + 4 > STAGE_SIZE) {
-        flushStage();
+        flushStage(stageOwner !== this);
         if (stage === null) stage = Buffer.allocUnsafeSlow(STAGE_SIZE);
         if (stageOwner === null) process.nextTick(flushStage);
         stageOwner = this;
@@ -790,7 +799,7 @@ class NativeSocket extends EventEmitter {
       stageUsed += length;
       stageCount++;
       this._writableState.length += length;
-      this._pending.push(length, cb, WRITE_QUEUED);
+      this._pending.push(data, cb, WRITE_QUEUED);
       return;
     }
 
@@ -807,7 +816,7 @@ class NativeSocket extends EventEmitter {
       maskKey
     );
 
-    this._track(length, cb, result, compress);
+    this._track(data, cb, result, compress);
   }
 
   /**
@@ -847,15 +856,16 @@ class NativeSocket extends EventEmitter {
   }
 
   /**
-   * Accounts a write handed to Rust until it is written.
+   * Accounts a write handed to Rust until it is written. The data is kept
+   * until then: Rust may queue it without a copy.
    *
-   * @param {Number} length Its size in bytes
+   * @param {Buffer} data Its data
    * @param {Function} [cb] Its callback
    * @param {Number} result What Rust did with it (`transportSend()`)
    * @param {Boolean} [compress] Whether Rust deflates it
    * @private
    */
-  _track(length, cb, result, compress) {
+  _track(data, cb, result, compress) {
     if (result === SENT_GONE) {
       if (cb) process.nextTick(cb, destroyedError(compress));
       return;
@@ -870,9 +880,9 @@ class NativeSocket extends EventEmitter {
     // Written at once but behind writes whose written event is still on its
     // way: it completes right after them, in order.
     //
-    this._writableState.length += length;
+    this._writableState.length += data.length;
     this._pending.push(
-      length,
+      data,
       cb,
       result === SENT_WRITTEN
         ? WRITE_DONE
@@ -959,7 +969,7 @@ class NativeSocket extends EventEmitter {
     const done = pending.splice(0, end);
 
     for (let i = 0; i < done.length; i += 3) {
-      this._writableState.length -= done[i];
+      this._writableState.length -= done[i].length;
       const cb = done[i + 1];
 
       if (cb) cb(null);

@@ -221,7 +221,9 @@ fn sent(outcome: Option<Sent>) -> u32 {
 
 /// Frames and writes a frame: `data` is deflated when `compress` (on the runtime), masked
 /// with `maskKey` (4 bytes) or a fresh key when `mask`. Returns 0 when the connection is
-/// gone, 1 when queued, 2 when written at once.
+/// gone, 1 when queued, 2 when written at once. When queued unmasked and uncompressed, `data`
+/// is not copied: the caller keeps it alive and unchanged until the write is reported
+/// written or the connection closed.
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn transport_send(
@@ -243,14 +245,19 @@ pub fn transport_send(
         (true, None) => Mask::Random,
     };
     let frame = OutFrame { data: &data, opcode: (opcode & 0x0f) as u8, fin, rsv1, compress, mask };
-    sent(with_handle(id, |handle| handle.send(&frame)))
+    // SAFETY: lib/native-socket.js keeps `data` in its pending writes until then.
+    sent(with_handle(id, |handle| unsafe { handle.send(&frame, true) }))
 }
 
 /// Writes bytes that stand for `count` writes (raw `ws._socket.write()` data, or frames JS
-/// framed itself); same results as `transportSend()`.
+/// framed itself); same results as `transportSend()`. Unless `now`, the runtime writes them
+/// even when the connection is idle. With `pinned`, the caller keeps `data` alive and
+/// unchanged until the write is reported written or the connection closed, and it is queued
+/// without a copy.
 #[napi]
-pub fn transport_write(id: u32, data: BufferSlice, count: u32) -> u32 {
-    sent(with_handle(id, |handle| handle.write(&data, count)))
+pub fn transport_write(id: u32, data: BufferSlice, count: u32, now: bool, pinned: bool) -> u32 {
+    // SAFETY: with `pinned`, lib/native-socket.js keeps `data` in its pending writes.
+    sent(with_handle(id, |handle| unsafe { handle.write(&data, count, now, pinned) }))
 }
 
 /// Shuts down our side once everything queued is written (`socket.end()`).

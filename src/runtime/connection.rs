@@ -106,6 +106,27 @@ struct Compress {
     mask: Mask,
 }
 
+/// Memory of a JS Buffer that JS keeps alive until the write holding it is reported written
+/// or the connection closed (`lib/native-socket.js` keeps the Buffer in its pending writes
+/// until then, and the task touches queued bytes only before it reports them written or
+/// closed): a write the kernel does not take at once is queued without a copy, as a
+/// `net.Socket` queues the caller's Buffer.
+struct Pinned {
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the memory is not freed or moved while the task can read it (see above), and it is
+// only read.
+unsafe impl Send for Pinned {}
+
+impl AsRef<[u8]> for Pinned {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr + len` is the live, unmoved Buffer memory described above.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
 /// Work queued for the task, in write order.
 #[derive(Debug)]
 enum Item {
@@ -154,9 +175,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Outbox {
-    /// Writes framed bytes: straight to the descriptor when nothing is ahead of them, the
-    /// rest (what the kernel did not take) through the task.
-    fn write(&self, parts: &[&[u8]], count: u32) -> Sent {
+    /// Writes framed bytes: straight to the descriptor when nothing is ahead of them and
+    /// `now`, the rest (what the kernel did not take) through the task. With `pinned`, the
+    /// last part is JS memory kept alive for the write ([`Pinned`]): it is queued uncopied.
+    fn write(&self, parts: &[&[u8]], count: u32, now: bool, pinned: bool) -> Sent {
         let mut state = lock(&self.state);
         if state.closed {
             return Sent::Gone;
@@ -165,27 +187,41 @@ impl Outbox {
             return Sent::Written;
         }
         let mut done = 0;
-        if !state.busy && !state.corked && state.items.is_empty() {
+        if now && !state.busy && !state.corked && state.items.is_empty() {
             done = write_fd(self.fd, parts);
         }
         let total: usize = parts.iter().map(|part| part.len()).sum();
         if done == total {
             return Sent::Written;
         }
-        let mut rest = Vec::with_capacity(total - done);
+        let (copied, last) = match parts.split_last() {
+            Some((last, before)) if pinned => (before, Some(*last)),
+            _ => (parts, None),
+        };
+        let mut rest = Vec::new();
         let mut skip = done;
-        for part in parts {
+        for part in copied {
             let start = skip.min(part.len());
             rest.extend_from_slice(&part[start..]);
             skip -= start;
         }
-        state.items.push_back(Item::Ready(Bytes::from(rest), count));
+        match last {
+            Some(last) => {
+                if !rest.is_empty() {
+                    state.items.push_back(Item::Ready(Bytes::from(rest), 0));
+                }
+                let last = &last[skip.min(last.len())..];
+                let pinned = Pinned { ptr: last.as_ptr(), len: last.len() };
+                state.items.push_back(Item::Ready(Bytes::from_owner(pinned), count));
+            }
+            None => state.items.push_back(Item::Ready(Bytes::from(rest), count)),
+        }
         self.wake_writer(&state);
         Sent::Queued
     }
 
     /// Frames and writes `frame` (see [`Outbox::write`]); a compressed one goes to the task.
-    fn send(&self, frame: &OutFrame<'_>, count: u32) -> Sent {
+    fn send(&self, frame: &OutFrame<'_>, count: u32, pinned: bool) -> Sent {
         let key = {
             let mut state = lock(&self.state);
             if state.closed {
@@ -218,7 +254,7 @@ impl Outbox {
         // `write()` sees (the order between two threads' frames is theirs to decide).
         if key.is_some() {
             let encoded = frame::encode_frame(frame.data, frame.opcode, frame.fin, frame.rsv1, key);
-            self.write(&[&encoded], count)
+            self.write(&[&encoded], count, true, false)
         } else {
             let header = frame::encode_header(
                 frame.data.len() as u64,
@@ -227,7 +263,7 @@ impl Outbox {
                 frame.rsv1,
                 None,
             );
-            self.write(&[&header, frame.data], count)
+            self.write(&[&header, frame.data], count, true, pinned)
         }
     }
 
@@ -287,20 +323,29 @@ pub struct Handle {
 
 impl Handle {
     /// Frames and writes (or queues) a frame.
-    pub fn send(&self, frame: &OutFrame<'_>) -> Sent {
+    ///
+    /// # Safety
+    /// With `pinned`, `frame.data` must stay valid and unchanged until this write is reported
+    /// written or the connection's `Closed` event is drained ([`Pinned`]).
+    pub unsafe fn send(&self, frame: &OutFrame<'_>, pinned: bool) -> Sent {
         if self.shared.destroyed.load(Ordering::Acquire) {
             return Sent::Gone;
         }
-        self.outbox.send(frame, 1)
+        self.outbox.send(frame, 1, pinned)
     }
 
     /// Writes (or queues) bytes that are `count` JS writes: raw `ws._socket.write()` data or
-    /// frames JS framed itself.
-    pub fn write(&self, data: &[u8], count: u32) -> Sent {
+    /// frames JS framed itself. Unless `now`, they go through the task even when the
+    /// connection is idle (the caller has many connections to write to: the runtime's
+    /// threads write them while JS goes on).
+    ///
+    /// # Safety
+    /// With `pinned`, as for [`Handle::send`].
+    pub unsafe fn write(&self, data: &[u8], count: u32, now: bool, pinned: bool) -> Sent {
         if self.shared.destroyed.load(Ordering::Acquire) {
             return Sent::Gone;
         }
-        self.outbox.write(&[data], count)
+        self.outbox.write(&[data], count, now, pinned)
     }
 
     /// Shuts down our side once everything queued is written; false once the connection is
@@ -726,7 +771,7 @@ impl Parser {
                         };
                         // Not a JS write: nothing to count. Gone or dropped after our
                         // close frame: nobody needs the pong.
-                        task.outbox.send(&pong, 0);
+                        task.outbox.send(&pong, 0, false);
                     }
                     task.emit(EventBody::Ping(data));
                 }
@@ -965,7 +1010,7 @@ mod tests {
         wait_until(|| {
             lock(&handle.outbox.state).items.is_empty() && !lock(&handle.outbox.state).busy
         });
-        assert_eq!(handle.send(&frame), Sent::Written);
+        assert_eq!(unsafe { handle.send(&frame, false) }, Sent::Written);
         assert!(handle.end());
         let mut got = Vec::new();
         client.read_to_end(&mut got).unwrap();
@@ -1039,13 +1084,13 @@ mod tests {
             compress: false,
             mask: Mask::None,
         };
-        assert_eq!(handle.send(&frame(b"a")), Sent::Queued);
-        assert_eq!(handle.write(b"raw", 1), Sent::Queued);
+        assert_eq!(unsafe { handle.send(&frame(b"a"), true) }, Sent::Queued);
+        assert_eq!(unsafe { handle.write(b"raw", 1, true, false) }, Sent::Queued);
         handle.uncork();
         let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Written(_))));
         assert!(events.iter().any(|e| matches!(e.body, EventBody::Written(2))));
         wait_until(|| !lock(&handle.outbox.state).busy);
-        assert_eq!(handle.send(&frame(b"b")), Sent::Written);
+        assert_eq!(unsafe { handle.send(&frame(b"b"), false) }, Sent::Written);
         assert!(handle.end());
         let mut got = Vec::new();
         client.read_to_end(&mut got).unwrap();
