@@ -421,6 +421,74 @@ describe('native transport', function () {
     ws.terminate();
   });
 
+  it('writes raw bytes with `_socket.write()`, with callbacks and `drain`', async () => {
+    ctx = await startServer();
+
+    const [ws, sws] = await connect(ctx);
+    const received = [];
+
+    ws.on('message', (data) => received.push(data.toString()));
+
+    const written = new Promise((resolve) => {
+      assert.strictEqual(
+        sws._socket.write(Buffer.from([0x81, 0x02, 0x68, 0x69]), resolve),
+        true
+      );
+    });
+
+    assert.strictEqual(await written, null);
+    await once(ws, 'message');
+    assert.deepStrictEqual(received, ['hi']);
+
+    //
+    // Past the high water mark, `write()` says stop and `drain` follows once
+    // everything is written.
+    //
+    const frame = Buffer.concat([
+      Buffer.from([0x82, 0x7e, 0x80, 0x00]),
+      Buffer.alloc(0x8000)
+    ]);
+
+    assert.strictEqual(sws._socket.write(frame), false);
+    assert.strictEqual(sws._socket._writableState.needDrain, true);
+    await once(sws._socket, 'drain');
+    assert.strictEqual(sws._socket._writableState.length, 0);
+    ws.terminate();
+  });
+
+  it("emits the facade's `pause` at once and `resume` on the next tick", async () => {
+    ctx = await startServer();
+
+    const [ws] = await connect(ctx);
+    const events = [];
+
+    ws._socket.on('pause', () => events.push('pause'));
+    ws._socket.on('resume', () => events.push('resume'));
+    ws.pause();
+    assert.deepStrictEqual(events, ['pause']);
+    assert.strictEqual(ws._socket.isPaused(), true);
+    ws.resume();
+    assert.deepStrictEqual(events, ['pause']);
+    await new Promise((resolve) => process.nextTick(resolve));
+    assert.deepStrictEqual(events, ['pause', 'resume']);
+    ws.terminate();
+  });
+
+  it("reports the sender's compressing state until the message is written", async () => {
+    ctx = await startServer({ perMessageDeflate: { threshold: 0 } });
+
+    const [ws] = await connect(ctx, { perMessageDeflate: { threshold: 0 } });
+
+    assert.strictEqual(ws._sender._state, 0);
+
+    const sent = new Promise((resolve) => ws.send('compress me', resolve));
+
+    assert.strictEqual(ws._sender._state, 1);
+    assert.strictEqual(await sent, null);
+    assert.strictEqual(ws._sender._state, 0);
+    ws.terminate();
+  });
+
   it('applies backpressure to a slow reader', async () => {
     ctx = await startServer();
 

@@ -642,6 +642,7 @@ class NativeSocket extends EventEmitter {
       this._paused = true;
       this._readableState.flowing = false;
       native.transportSetPaused(this._id, true);
+      this.emit('pause');
     }
     return this;
   }
@@ -657,6 +658,7 @@ class NativeSocket extends EventEmitter {
       this._paused = false;
       this._readableState.flowing = true;
       native.transportSetPaused(this._id, false);
+      process.nextTick(emitResume, this);
       if (this._eventQueue.length > 0) process.nextTick(flushSocket, this);
     }
     return this;
@@ -746,15 +748,19 @@ class NativeSocket extends EventEmitter {
     }
 
     if (stageOwner === this) flushStage();
-    this._track(
-      data.length,
-      cb,
-      native.transportWrite(this._id, data, 1, true)
-    );
 
-    const ok = this._writableState.length < HIGH_WATER_MARK;
+    //
+    // As a `Writable`: the answer counts this write, even if the kernel takes
+    // it at once (then `'drain'` follows on the next tick).
+    //
+    const ok = this._writableState.length + data.length < HIGH_WATER_MARK;
 
     if (!ok) this._writableState.needDrain = true;
+    this._track(data, cb, native.transportWrite(this._id, data, 1, true, true));
+    if (!ok && this._pending.length === 0) {
+      process.nextTick(settleSocket, this);
+    }
+
     return ok;
   }
 
@@ -1107,6 +1113,16 @@ function onClosed(socket) {
 }
 
 /**
+ * Emits `'resume'`, on the tick after `resume()` as a `Readable` does.
+ *
+ * @param {NativeSocket} socket The facade
+ * @private
+ */
+function emitResume(socket) {
+  socket.emit('resume');
+}
+
+/**
  * Completes the writes done at once that lead the queue.
  *
  * @param {NativeSocket} socket The facade
@@ -1356,6 +1372,23 @@ class NativeSender {
     this._queue = [];
     this._busy = false;
     this.onerror = NOOP;
+  }
+
+  /**
+   * ws's sender state: 1 while a message to compress has not been written
+   * yet (Rust deflates it just before writing it), 2 while a blob is read,
+   * else 0.
+   *
+   * @type {Number}
+   */
+  get _state() {
+    const pending = this._socket._pending;
+
+    for (let i = 2; i < pending.length; i += 3) {
+      if (pending[i] === WRITE_COMPRESSED) return 1;
+    }
+
+    return this._busy ? 2 : 0;
   }
 
   /**
