@@ -16,10 +16,17 @@ use tokio::runtime::{Builder, Runtime};
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
 /// The process-wide runtime, created on first use with one worker per CPU (at most 4: the
-/// work per byte is small, and the JS thread needs a core of its own).
+/// work per byte is small, and the JS thread needs a core of its own), or
+/// `WS_RS_WORKER_THREADS` workers (1-64) when that is set.
 pub fn runtime() -> Result<&'static Runtime, String> {
     let built = RUNTIME.get_or_init(|| {
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+        let workers = std::env::var("WS_RS_WORKER_THREADS")
+            .ok()
+            .and_then(|value| value.parse::<usize>().ok())
+            .filter(|n| (1..=64).contains(n))
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4)
+            });
         Builder::new_multi_thread()
             .worker_threads(workers)
             .thread_name("ws-rs-io")
