@@ -247,11 +247,13 @@ export declare function transportDestroy(id: number): boolean
  * event). `records[0]` is the number of records, `records[1]` 1 when events are left for
  * another call; record `i` (from 1) is `records[4i..4i+4] = [id, kind, arg, length]`, its
  * payload the next `length` bytes of the Buffer:
- * - message (1): `arg` 1 binary / 0 text; of several fragments, one fragment (12) record per
+ * - message (1): `arg` bit 0 binary, bit 1 it came compressed; of several fragments, one fragment (12) record per
  *   fragment follows, each with its length (the bytes are the message's, not repeated);
  * - ping (2), pong (3), data (11): the payload; close (4): `arg` the code, the reason;
  * - error (5, protocol or inflate) and io-error (9): `arg` indexes `transportTakeErrors()`;
- * - written (6): `arg` writes completed; end (7), finish (8), closed (10).
+ * - written (6): `arg` writes completed; end (7), finish (8), closed (10);
+ * - chunk (13): `arg` bytes read (or pushed) in one go, before the events they complete;
+ * - nudge (14): the answer to `transportNudge()`.
  *
  * A lone event larger than the batch limit comes in a Buffer of its own, without a copy
  * when it is one fragment.
@@ -296,6 +298,14 @@ export declare function transportInit(callback: Doorbell): void
 
 /** Parses `data` as if it had been read from the connection (`socket.push()`). */
 export declare function transportInject(id: number, data: Buffer): boolean
+
+/**
+ * Queues a nudge event for `id` from a runtime thread: one real trip through the runtime
+ * and back, the step ws takes through zlib's thread pool for each compressed message
+ * (`lib/native-socket.js` delivers those one such step apart, as ws does). Works for a
+ * closed connection too.
+ */
+export declare function transportNudge(id: number): void
 
 /**
  * Options of `transportAdopt()`: the WebSocket's receiver options and the negotiated

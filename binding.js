@@ -850,6 +850,7 @@ module.exports.transportDrain = nativeBinding.transportDrain
 module.exports.transportEnd = nativeBinding.transportEnd
 module.exports.transportInit = nativeBinding.transportInit
 module.exports.transportInject = nativeBinding.transportInject
+module.exports.transportNudge = nativeBinding.transportNudge
 module.exports.transportReset = nativeBinding.transportReset
 module.exports.transportSend = nativeBinding.transportSend
 module.exports.transportSetPaused = nativeBinding.transportSetPaused

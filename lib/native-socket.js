@@ -33,6 +33,13 @@ const KIND_IO_ERROR = 9;
 const KIND_CLOSED = 10;
 const KIND_DATA = 11;
 const KIND_FRAGMENT = 12;
+const KIND_CHUNK = 13;
+const KIND_NUDGE = 14;
+
+// ws's `Receiver` states that mean "waiting" (`_state`).
+const STATE_IDLE = 0;
+const STATE_INFLATING = 5;
+const STATE_DEFERRED = 6;
 
 // `transportSend()` / `transportWrite()` results.
 const SENT_GONE = 0;
@@ -55,6 +62,7 @@ const STAGE_MAX_PAYLOAD = 2 * 1024;
 const HIGH_WATER_MARK = 16 * 1024;
 
 const sockets = new Map();
+const nudged = new Map();
 const records = new Float64Array(4 * 1024);
 let initialized = false;
 let keepAlive = null;
@@ -157,16 +165,13 @@ function onDoorbell() {
 
     undelivered = null;
     for (let i = 0; i < events.length; i++) {
-      const socket = sockets.get(events[i].id);
-
-      if (socket === undefined) continue;
+      const event = events[i];
 
       try {
-        socket._onEvent(events[i].kind, events[i].arg, events[i].data, null);
+        route(event.id, event.kind, event.arg, event.data, null);
       } catch (err) {
         undelivered = events.slice(i + 1);
         process.nextTick(onDoorbell);
-        process.nextTick(flushSocket, socket);
         throw err;
       }
     }
@@ -214,20 +219,43 @@ function onDoorbell() {
         arg = errors[arg];
       }
 
-      const socket = sockets.get(id);
-
-      if (socket === undefined) continue;
-
       try {
-        socket._onEvent(kind, arg, data, fragments);
+        route(id, kind, arg, data, fragments);
       } catch (err) {
         undelivered = pendingRecords(i + 1, count, batch, offset, errors);
         process.nextTick(onDoorbell);
-        process.nextTick(flushSocket, socket);
         throw err;
       }
     }
   }
+}
+
+/**
+ * Hands an event to its connection: a nudge to the receiver that asked for it
+ * (it may outlive its socket), anything else to the socket.
+ *
+ * @param {Number} id The connection id
+ * @param {Number} kind The event kind
+ * @param {*} arg Its number (or error record)
+ * @param {Buffer} data Its payload
+ * @param {(Buffer[]|null)} fragments A message's fragments, when several
+ * @private
+ */
+function route(id, kind, arg, data, fragments) {
+  if (kind === KIND_NUDGE) {
+    const receiver = nudged.get(id);
+
+    if (receiver !== undefined) {
+      nudged.delete(id);
+      receiver._nudged();
+    }
+
+    return;
+  }
+
+  const socket = sockets.get(id);
+
+  if (socket !== undefined) socket._onEvent(kind, arg, data, fragments);
 }
 
 /**
@@ -466,7 +494,7 @@ class NativeSocket extends EventEmitter {
 
     this._id = id;
     this._eventQueue = [];
-    this._deferred = false;
+    this._midChunk = false;
     this._closing = false;
     this._paused = false;
     this._refed = true;
@@ -899,8 +927,8 @@ class NativeSocket extends EventEmitter {
   }
 
   /**
-   * Handles an event of the connection, in order; events after a deferred
-   * one wait for it.
+   * Handles an event of the connection, in order; while the socket is paused
+   * they wait, as a paused `net.Socket` emits nothing.
    *
    * @param {Number} kind The event kind
    * @param {*} arg Its number (or error)
@@ -918,11 +946,7 @@ class NativeSocket extends EventEmitter {
 
     const queue = this._eventQueue;
 
-    if (
-      queue.length === 0 &&
-      !this._deferred &&
-      (!this._paused || this._closing)
-    ) {
+    if (queue.length === 0 && this._flowing(kind)) {
       this._dispatch(kind, arg, data, fragments);
       return;
     }
@@ -932,21 +956,34 @@ class NativeSocket extends EventEmitter {
   }
 
   /**
-   * Dispatches queued events until one is deferred. While paused, events
-   * wait (a paused `net.Socket` emits no `'data'` and no `'end'`), unless the
+   * Tells whether an event may be dispatched now. While paused, events wait
+   * (a paused `net.Socket` emits no `'data'` and no `'end'`), except the rest
+   * of a chunk the receiver has begun (ws's receiver handles a chunk written
+   * to it whole, whatever its socket does meanwhile), and except when the
    * connection is gone: then they all go, as ws reads what a closed socket
    * buffered.
+   *
+   * @param {Number} kind The event kind
+   * @return {Boolean}
+   * @private
+   */
+  _flowing(kind) {
+    return (
+      !this._paused ||
+      this._closing ||
+      (this._midChunk && (kind <= KIND_ERROR || kind === KIND_CHUNK))
+    );
+  }
+
+  /**
+   * Dispatches the queued events that may go (see `_flowing()`).
    *
    * @private
    */
   _flush() {
     const queue = this._eventQueue;
 
-    while (
-      queue.length > 0 &&
-      !this._deferred &&
-      (!this._paused || this._closing)
-    ) {
+    while (queue.length > 0 && this._flowing(queue[0])) {
       const [kind, arg, data, fragments] = queue.splice(0, 4);
 
       this._dispatch(kind, arg, data, fragments);
@@ -1033,10 +1070,20 @@ class NativeSocket extends EventEmitter {
 
     //
     // What was read before `destroy()` is still parsed and emitted, as ws
-    // hands a closing socket's buffered data to its receiver.
+    // hands a closing socket's buffered data to its receiver. A chunk that
+    // fills the receiver pauses the socket until the receiver drains, as ws's
+    // `'data'` listener does.
     //
-    if (this._receiver !== null) {
-      this._receiver._handle(kind, arg, data, fragments);
+    //
+    // Kinds 1-5 (message to error) and chunks are the receiver's.
+    //
+    this._midChunk = kind !== KIND_CHUNK;
+    if (
+      this._receiver !== null &&
+      !this._receiver._push(kind, arg, data, fragments) &&
+      !this._closing
+    ) {
+      this.pause();
     }
   }
 
@@ -1195,8 +1242,13 @@ class NativeReceiver extends EventEmitter {
       ended: false,
       errorEmitted: false,
       finished: false,
+      length: 0,
       needDrain: false
     };
+    this._queue = [];
+    this._next = 0;
+    this._state = STATE_IDLE;
+    this._inflated = null;
 
     socket._receiver = this;
   }
@@ -1212,8 +1264,8 @@ class NativeReceiver extends EventEmitter {
   }
 
   /**
-   * Ends the stand-in; `'finish'` follows on the next tick, as a `Writable`
-   * with nothing buffered does.
+   * Ends the stand-in: `'finish'` follows once every event already received
+   * was emitted, as a `Writable` finishes after its pending writes.
    *
    * @public
    */
@@ -1221,14 +1273,85 @@ class NativeReceiver extends EventEmitter {
     if (this._writableState.ended) return;
 
     this._writableState.ended = true;
-    process.nextTick(() => {
-      this._writableState.finished = true;
-      this.emit('finish');
-    });
+    if (this._state === STATE_IDLE && this._next === this._queue.length) {
+      process.nextTick(finishReceiver, this);
+    }
   }
 
   /**
-   * Handles a parsed event.
+   * Takes an event from the socket. Events are emitted in order; a message
+   * that came compressed waits one trip through the runtime first (state 5),
+   * as ws's waits for zlib's thread pool, and without
+   * `allowSynchronousEvents` each message, ping and pong waits for the next
+   * turn of the event loop (state 6); later events queue behind them.
+   *
+   * @param {Number} kind The event kind
+   * @param {*} arg Its number (or error record)
+   * @param {Buffer} data Its payload
+   * @param {(Buffer[]|null)} fragments A message's fragments, when several
+   * @return {Boolean} `false` when the chunks not fully handled reach ws's
+   *     high water mark (as `Writable#write()` says)
+   * @private
+   */
+  _push(kind, arg, data, fragments) {
+    const state = this._writableState;
+
+    if (state.errorEmitted || state.ended) return true;
+
+    let ok = true;
+
+    if (kind === KIND_CHUNK) {
+      //
+      // The chunk's events came before it: it counts until they are handled,
+      // as a chunk written to ws's receiver does.
+      //
+      state.length += arg;
+      ok = state.length < HIGH_WATER_MARK;
+      if (!ok) state.needDrain = true;
+    }
+
+    this._queue.push(kind, arg, data, fragments);
+    if (this._state === STATE_IDLE) this._run();
+    return ok;
+  }
+
+  /**
+   * Handles queued events until one has to wait.
+   *
+   * @private
+   */
+  _run() {
+    const queue = this._queue;
+
+    while (this._next < queue.length && this._state === STATE_IDLE) {
+      const i = this._next;
+      const kind = queue[i];
+      const arg = queue[i + 1];
+      const data = queue[i + 2];
+      const fragments = queue[i + 3];
+
+      queue[i + 2] = queue[i + 3] = null;
+      this._next += 4;
+      this._handle(kind, arg, data, fragments);
+
+      if (this._writableState.errorEmitted) {
+        this._queue = [];
+        this._next = 0;
+        return;
+      }
+    }
+
+    if (this._state !== STATE_IDLE) return;
+
+    this._queue = [];
+    this._next = 0;
+    if (this._writableState.ended && !this._writableState.finished) {
+      process.nextTick(finishReceiver, this);
+    }
+  }
+
+  /**
+   * Handles one event.
    *
    * @param {Number} kind The event kind
    * @param {*} arg Its number (or error record)
@@ -1239,11 +1362,22 @@ class NativeReceiver extends EventEmitter {
   _handle(kind, arg, data, fragments) {
     const state = this._writableState;
 
-    if (state.errorEmitted || state.ended) return;
-
     switch (kind) {
+      case KIND_CHUNK:
+        state.length -= arg;
+        if (state.needDrain && state.length === 0) {
+          process.nextTick(drainReceiver, this);
+        }
+        break;
       case KIND_MESSAGE:
-        this._message(arg === 1, data, fragments);
+        if (arg & 2) {
+          this._state = STATE_INFLATING;
+          this._inflated = [arg, data, fragments];
+          nudged.set(this._socket._id, this);
+          native.transportNudge(this._socket._id);
+        } else {
+          this._message(arg, data, fragments);
+        }
         break;
       case KIND_PING:
         this._deferrable('ping', data);
@@ -1263,15 +1397,29 @@ class NativeReceiver extends EventEmitter {
   }
 
   /**
+   * The runtime trip of a compressed message is over: emit it and go on.
+   *
+   * @private
+   */
+  _nudged() {
+    const [arg, data, fragments] = this._inflated;
+
+    this._inflated = null;
+    this._state = STATE_IDLE;
+    this._message(arg, data, fragments);
+    if (this._state === STATE_IDLE) this._run();
+  }
+
+  /**
    * Emits a message in the receiver's binary type.
    *
-   * @param {Boolean} isBinary Binary rather than text
+   * @param {Number} arg The record's flags (bit 0: binary)
    * @param {Buffer} data The whole message
    * @param {(Buffer[]|null)} fragments Its fragments, when several
    * @private
    */
-  _message(isBinary, data, fragments) {
-    if (!isBinary) {
+  _message(arg, data, fragments) {
+    if ((arg & 1) === 0) {
       this._deferrable('message', data, false);
       return;
     }
@@ -1295,7 +1443,7 @@ class NativeReceiver extends EventEmitter {
   /**
    * Emits `'message'`, `'ping'` or `'pong'` now, or (without
    * `allowSynchronousEvents`) in the next turn of the event loop, holding
-   * the connection's later events until then.
+   * the later events until then.
    *
    * @param {String} name The event name
    * @param {*} data The event data
@@ -1308,15 +1456,11 @@ class NativeReceiver extends EventEmitter {
       return;
     }
 
-    const socket = this._socket;
-
-    socket._deferred = true;
+    this._state = STATE_DEFERRED;
     setImmediate(() => {
-      socket._deferred = false;
-      if (!this._writableState.ended && !socket.destroyed) {
-        this._emit(name, data, isBinary);
-      }
-      socket._flush();
+      this._emit(name, data, isBinary);
+      this._state = STATE_IDLE;
+      this._run();
     });
   }
 
@@ -1330,6 +1474,37 @@ class NativeReceiver extends EventEmitter {
     if (name === 'message') this.emit(name, data, isBinary);
     else this.emit(name, data);
   }
+}
+
+/**
+ * Emits a receiver's `'drain'`, on the next tick as a `Writable` does after
+ * a write that completed at once (the socket is paused by then).
+ *
+ * @param {NativeReceiver} receiver The receiver
+ * @private
+ */
+function drainReceiver(receiver) {
+  const state = receiver._writableState;
+
+  if (!state.needDrain || state.length !== 0) return;
+
+  state.needDrain = false;
+  receiver.emit('drain');
+}
+
+/**
+ * Emits a receiver's `'finish'`.
+ *
+ * @param {NativeReceiver} receiver The receiver
+ * @private
+ */
+function finishReceiver(receiver) {
+  const state = receiver._writableState;
+
+  if (state.finished || state.errorEmitted) return;
+
+  state.finished = true;
+  receiver.emit('finish');
 }
 
 /**

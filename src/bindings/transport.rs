@@ -51,6 +51,8 @@ const KIND_IO_ERROR: u32 = 9;
 const KIND_CLOSED: u32 = 10;
 const KIND_DATA: u32 = 11;
 const KIND_FRAGMENT: u32 = 12;
+const KIND_CHUNK: u32 = 13;
+const KIND_NUDGE: u32 = 14;
 
 /// Slots per record of `transportDrain()`; the first record is the header.
 const STRIDE: usize = 4;
@@ -291,6 +293,20 @@ pub fn transport_inject(id: u32, data: BufferSlice) -> bool {
     with_handle(id, |handle| handle.inject(data)).unwrap_or(false)
 }
 
+/// Queues a nudge event for `id` from a runtime thread: one real trip through the runtime
+/// and back, the step ws takes through zlib's thread pool for each compressed message
+/// (`lib/native-socket.js` delivers those one such step apart, as ws does). Works for a
+/// closed connection too.
+#[napi]
+pub fn transport_nudge(id: u32) -> Result<()> {
+    let Some(hub) = HUB.with(|slot| slot.borrow().clone()) else {
+        return Err(Error::new(Status::GenericFailure, "transportInit() was not called"));
+    };
+    let rt = crate::runtime::runtime().map_err(|err| Error::new(Status::GenericFailure, err))?;
+    rt.spawn(async move { hub.push(Event::new(id, EventBody::Nudge)) });
+    Ok(())
+}
+
 /// Turns on or off data events (copies of the chunks read, for `'data'` listeners).
 #[napi]
 pub fn transport_tap(id: u32, on: bool) -> bool {
@@ -313,6 +329,11 @@ fn payload(body: &EventBody) -> Option<&[Bytes]> {
         EventBody::Close { reason, .. } => Some(std::slice::from_ref(reason)),
         _ => None,
     }
+}
+
+/// The `arg` of a message record: bit 0 binary, bit 1 it came compressed.
+fn message_arg(binary: bool, compressed: bool) -> f64 {
+    f64::from(u8::from(binary) | (u8::from(compressed) << 1))
 }
 
 /// Records an event needs: one, plus one per fragment of a message of several.
@@ -359,11 +380,13 @@ fn error_of(body: EventBody) -> Option<TransportError> {
 /// event). `records[0]` is the number of records, `records[1]` 1 when events are left for
 /// another call; record `i` (from 1) is `records[4i..4i+4] = [id, kind, arg, length]`, its
 /// payload the next `length` bytes of the Buffer:
-/// - message (1): `arg` 1 binary / 0 text; of several fragments, one fragment (12) record per
+/// - message (1): `arg` bit 0 binary, bit 1 it came compressed; of several fragments, one fragment (12) record per
 ///   fragment follows, each with its length (the bytes are the message's, not repeated);
 /// - ping (2), pong (3), data (11): the payload; close (4): `arg` the code, the reason;
 /// - error (5, protocol or inflate) and io-error (9): `arg` indexes `transportTakeErrors()`;
-/// - written (6): `arg` writes completed; end (7), finish (8), closed (10).
+/// - written (6): `arg` writes completed; end (7), finish (8), closed (10);
+/// - chunk (13): `arg` bytes read (or pushed) in one go, before the events they complete;
+/// - nudge (14): the answer to `transportNudge()`.
 ///
 /// A lone event larger than the batch limit comes in a Buffer of its own, without a copy
 /// when it is one fragment.
@@ -413,10 +436,12 @@ pub fn transport_drain<'env>(
         && events.len() == 1
         && matches!(&events[0].body, EventBody::Message { data, .. } if data.len() == 1);
     if lone {
-        if let Some(Event { id, body: EventBody::Message { binary, mut data }, .. }) = events.pop()
+        if let Some(Event {
+            id, body: EventBody::Message { binary, compressed, mut data }, ..
+        }) = events.pop()
         {
             let data = data.pop().unwrap_or_default();
-            push(id, KIND_MESSAGE, f64::from(u8::from(binary)), data.len());
+            push(id, KIND_MESSAGE, message_arg(binary, compressed), data.len());
             return Ok(Some(Either::B(Buffer::from(Vec::<u8>::from(data)))));
         }
     }
@@ -445,11 +470,11 @@ fn drain_copied<'env>(
             }
         }
         match event.body {
-            EventBody::Message { binary, data } => {
+            EventBody::Message { binary, compressed, data } => {
                 push(
                     id,
                     KIND_MESSAGE,
-                    f64::from(u8::from(binary)),
+                    message_arg(binary, compressed),
                     data.iter().map(Bytes::len).sum(),
                 );
                 if data.len() > 1 {
@@ -459,6 +484,8 @@ fn drain_copied<'env>(
                 }
             }
             EventBody::Data(data) => push(id, KIND_DATA, 0.0, data.len()),
+            EventBody::Chunk(length) => push(id, KIND_CHUNK, length as f64, 0),
+            EventBody::Nudge => push(id, KIND_NUDGE, 0.0, 0),
             EventBody::Ping(data) => push(id, KIND_PING, 0.0, data.len()),
             EventBody::Pong(data) => push(id, KIND_PONG, 0.0, data.len()),
             EventBody::Close { code, reason } => {

@@ -565,6 +565,7 @@ pub fn adopt(
         inflater: None,
         done: false,
         close_received: false,
+        inflating: false,
     };
     // Node emits `head` as `'data'` too (ws unshifts it), to listeners added in the tick of
     // the upgrade: always offer it.
@@ -730,14 +731,26 @@ struct Parser {
     done: bool,
     /// The peer's close frame arrived: no more automatic pongs.
     close_received: bool,
+    /// The message being assembled came compressed.
+    inflating: bool,
 }
 
 impl Parser {
-    /// Parses a chunk and queues what it completes.
+    /// Parses a chunk and queues what it completes, then the chunk's size (JS accounts the
+    /// receiver's buffered bytes per chunk, as ws's `Receiver` is a `Writable` written one
+    /// socket chunk at a time).
     fn feed(&mut self, task: &Task, chunk: &[u8]) {
         if self.done || chunk.is_empty() {
             return;
         }
+        self.parse(task, chunk);
+        if !self.done {
+            task.emit(EventBody::Chunk(chunk.len()));
+        }
+    }
+
+    /// Parses a chunk and queues what it completes.
+    fn parse(&mut self, task: &Task, chunk: &[u8]) {
         if let Err(err) = self.receiver.push(chunk) {
             self.done = true;
             task.emit(EventBody::Protocol(err));
@@ -755,7 +768,8 @@ impl Parser {
             match parsed {
                 Parsed::Message { binary, data } => {
                     let cost = data.iter().map(Bytes::len).sum();
-                    let body = EventBody::Message { binary, data };
+                    let compressed = std::mem::take(&mut self.inflating);
+                    let body = EventBody::Message { binary, compressed, data };
                     task.hub.push(Event::with_cost(task.id, body, &task.shared, cost));
                 }
                 Parsed::Ping(data) => {
@@ -781,6 +795,7 @@ impl Parser {
                     task.emit(EventBody::Close { code, reason });
                 }
                 Parsed::Inflate { data, fin } => {
+                    self.inflating = true;
                     let config = task.config.inflate.unwrap_or_default();
                     let inflater = self.inflater.get_or_insert_with(|| Inflater::new(config));
                     match inflater.decompress(&data, fin) {
@@ -945,12 +960,13 @@ mod tests {
         Arc::new(Hub::new(Box::new(|| {})))
     }
 
-    /// Drains until `done` says so or 5 s pass.
+    /// Drains until `done` says so or 5 s pass; chunk sizes are left out.
     fn collect(hub: &Hub, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
         let start = Instant::now();
         let mut all = Vec::new();
         while start.elapsed() < Duration::from_secs(5) {
-            all.extend(hub.drain(|_| true).0);
+            let (events, _) = hub.drain(|_| true);
+            all.extend(events.into_iter().filter(|e| !matches!(e.body, EventBody::Chunk(_))));
             if done(&all) {
                 break;
             }
@@ -995,7 +1011,7 @@ mod tests {
         assert!(matches!(&events[0].body, EventBody::Data(data) if data.len() == 8));
         let events = &events[1..];
         assert!(
-            matches!(&events[0].body, EventBody::Message { binary: false, data } if data[0] == "hi")
+            matches!(&events[0].body, EventBody::Message { binary: false, data, .. } if data[0] == "hi")
         );
         assert!(matches!(&events[1].body, EventBody::Ping(_)));
         let frame = OutFrame {
@@ -1095,6 +1111,29 @@ mod tests {
         let mut got = Vec::new();
         client.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"101 \x82\x01araw\x82\x01b");
+    }
+
+    #[test]
+    fn each_chunk_is_counted_after_the_events_it_completes() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let config = ConnConfig {
+            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
+            ..ConnConfig::default()
+        };
+        let _handle =
+            adopt(Arc::clone(&hub), 3, server.as_raw_fd(), false, &[], &[], config).unwrap();
+        drop(server);
+        let frame = frame::encode_frame(b"hello", 1, true, false, Some([9; 4]));
+        client.write_all(&frame).unwrap();
+        let start = Instant::now();
+        let mut events = Vec::new();
+        while events.len() < 2 && start.elapsed() < Duration::from_secs(5) {
+            events.extend(hub.drain(|_| true).0);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(matches!(events[0].body, EventBody::Message { compressed: false, .. }));
+        assert!(matches!(events[1].body, EventBody::Chunk(n) if n == frame.len()));
     }
 
     #[test]

@@ -44,11 +44,17 @@ pub enum EventBody {
     Message {
         /// Opcode 2 rather than 1.
         binary: bool,
+        /// It came compressed (permessage-deflate) and was inflated.
+        compressed: bool,
         /// The non-empty fragments, in order.
         data: Vec<Bytes>,
     },
     /// A copy of a chunk read, before it is parsed.
     Data(Bytes),
+    /// A chunk of this many bytes was read (or pushed); the events it completes follow.
+    Chunk(usize),
+    /// The answer to `transportNudge()`: one trip through the runtime.
+    Nudge,
     /// A ping (already answered when auto-pong is on).
     Ping(Bytes),
     /// A pong.
