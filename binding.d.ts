@@ -260,8 +260,12 @@ export declare function transportDestroy(id: number): boolean
  */
 export declare function transportDrain(records: Float64Array): Buffer | null
 
-/** Shuts down our side once everything queued is written (`socket.end()`). */
-export declare function transportEnd(id: number): boolean
+/**
+ * Shuts down our side once everything queued is written (`socket.end()`). Messages not
+ * compressed yet are dropped with everything queued behind them: returns how many writes
+ * (the last ones) were dropped, or -1 when the connection is gone.
+ */
+export declare function transportEnd(id: number): number
 
 /**
  * An error carried by an event: a protocol error (`status`, `rangeError`), an inflate error

@@ -456,6 +456,86 @@ describe('native transport', function () {
     ws.terminate();
   });
 
+  it('delivers compressed messages a runtime trip apart, all of them after `terminate()`', async () => {
+    ctx = await startServer({ perMessageDeflate: true });
+
+    const connection = once(ctx.wss, 'connection');
+    const ws = new WebSocket(ctx.url, { transport: 'native' });
+    const [[sws]] = await Promise.all([connection, once(ws, 'open')]);
+    const messages = [];
+    const states = [];
+
+    ws.on('message', (data) => {
+      if (messages.push(data.toString()) > 1) return;
+
+      setImmediate(() => {
+        process.nextTick(() => {
+          states.push(ws._receiver._state);
+          ws.terminate();
+        });
+      });
+    });
+
+    //
+    // Four compressed empty text messages in one write.
+    //
+    sws._socket.write(Buffer.from('c10100'.repeat(4), 'hex'));
+
+    const [code] = await once(ws, 'close');
+
+    assert.deepStrictEqual(states, [5]);
+    assert.deepStrictEqual(messages, ['', '', '', '']);
+    assert.strictEqual(code, 1006);
+  });
+
+  it('holds the socket while the receiver has a full chunk to handle', async () => {
+    ctx = await startServer({ perMessageDeflate: true });
+
+    const [ws] = await connect(ctx);
+    const events = [];
+    const big = Buffer.alloc(16 * 1024, 1);
+
+    ws.on('message', (data) => {
+      events.push(`message ${data.length}`);
+      if (data.length === big.length) {
+        process.nextTick(() => {
+          events.push(`needDrain ${ws._receiver._writableState.needDrain}`);
+          events.push(`paused ${ws._socket.isPaused()}`);
+        });
+      }
+    });
+    ws._socket.on('pause', () => events.push('pause'));
+    ws._receiver.on('drain', () => {
+      events.push('drain');
+      events.push(`paused ${ws._socket.isPaused()}`);
+    });
+
+    //
+    // An unmasked 16 KiB binary frame and a compressed 1-byte one, pushed as
+    // one chunk.
+    //
+    ws._socket.push(
+      Buffer.concat([
+        Buffer.from([0x82, 0x7e, 0x40, 0x00]),
+        big,
+        Buffer.from('c203620700', 'hex')
+      ])
+    );
+
+    await once(ws._receiver, 'drain');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepStrictEqual(events, [
+      'message 16384',
+      'pause',
+      'needDrain true',
+      'paused true',
+      'message 1',
+      'drain',
+      'paused false'
+    ]);
+    ws.terminate();
+  });
+
   it("emits the facade's `pause` at once and `resume` on the next tick", async () => {
     ctx = await startServer();
 

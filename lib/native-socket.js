@@ -647,8 +647,28 @@ class NativeSocket extends EventEmitter {
     this._writableState.ended = true;
     this.writable = false;
     if (stageOwner === this) flushStage();
-    native.transportEnd(this._id);
+
+    const dropped = native.transportEnd(this._id);
+
+    if (dropped > 0) this._dropWrites(dropped);
     return this;
+  }
+
+  /**
+   * Fails the last `count` writes, which Rust dropped (messages it had not
+   * compressed yet and what was queued behind them), with ws's error.
+   *
+   * @param {Number} count The number of writes
+   * @private
+   */
+  _dropWrites(count) {
+    const dropped = this._pending.splice(this._pending.length - count * 3);
+    const err = destroyedError(true);
+
+    for (let i = 0; i < dropped.length; i += 3) {
+      this._writableState.length -= dropped[i].length;
+      if (dropped[i + 1]) process.nextTick(dropped[i + 1], err);
+    }
   }
 
   /**
@@ -1397,17 +1417,14 @@ class NativeReceiver extends EventEmitter {
   }
 
   /**
-   * The runtime trip of a compressed message is over: emit it and go on.
+   * The runtime trip of a compressed message is over: emit it in the next
+   * turn of the event loop (as zlib's callback comes in a turn of its own)
+   * and go on.
    *
    * @private
    */
   _nudged() {
-    const [arg, data, fragments] = this._inflated;
-
-    this._inflated = null;
-    this._state = STATE_IDLE;
-    this._message(arg, data, fragments);
-    if (this._state === STATE_IDLE) this._run();
+    setImmediate(emitInflated, this);
   }
 
   /**
@@ -1474,6 +1491,22 @@ class NativeReceiver extends EventEmitter {
     if (name === 'message') this.emit(name, data, isBinary);
     else this.emit(name, data);
   }
+}
+
+/**
+ * Emits a compressed message once its trip is over, then handles the events
+ * behind it.
+ *
+ * @param {NativeReceiver} receiver The receiver
+ * @private
+ */
+function emitInflated(receiver) {
+  const [arg, data, fragments] = receiver._inflated;
+
+  receiver._inflated = null;
+  receiver._state = STATE_IDLE;
+  receiver._message(arg, data, fragments);
+  if (receiver._state === STATE_IDLE) receiver._run();
 }
 
 /**

@@ -262,10 +262,12 @@ pub fn transport_write(id: u32, data: BufferSlice, count: u32, now: bool, pinned
     sent(with_handle(id, |handle| unsafe { handle.write(&data, count, now, pinned) }))
 }
 
-/// Shuts down our side once everything queued is written (`socket.end()`).
+/// Shuts down our side once everything queued is written (`socket.end()`). Messages not
+/// compressed yet are dropped with everything queued behind them: returns how many writes
+/// (the last ones) were dropped, or -1 when the connection is gone.
 #[napi]
-pub fn transport_end(id: u32) -> bool {
-    with_handle(id, Handle::end).unwrap_or(false)
+pub fn transport_end(id: u32) -> i64 {
+    with_handle(id, Handle::end).flatten().map_or(-1, i64::from)
 }
 
 /// Closes the connection now (`socket.destroy()`); a closed event follows.

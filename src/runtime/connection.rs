@@ -268,17 +268,32 @@ impl Outbox {
     }
 
     /// Queues `end()`.
-    fn end(&self) -> bool {
+    fn end(&self) -> Option<u32> {
         let mut state = lock(&self.state);
         if state.closed {
-            return false;
+            return None;
         }
+        let mut dropped = 0;
         if !state.ending {
+            // A message the runtime has not started to compress is dropped, with everything
+            // queued behind it, as ws fails the messages still being compressed when its
+            // socket ends.
+            if let Some(first) =
+                state.items.iter().position(|item| matches!(item, Item::Compress(_)))
+            {
+                for item in state.items.drain(first..) {
+                    dropped += match item {
+                        Item::Ready(_, count) => count,
+                        Item::Compress(_) => 1,
+                        Item::End => 0,
+                    };
+                }
+            }
             state.ending = true;
             state.items.push_back(Item::End);
             self.wake_writer(&state);
         }
-        true
+        Some(dropped)
     }
 
     /// Lets the writer start.
@@ -348,10 +363,14 @@ impl Handle {
         self.outbox.write(&[data], count, now, pinned)
     }
 
-    /// Shuts down our side once everything queued is written; false once the connection is
-    /// gone.
-    pub fn end(&self) -> bool {
-        !self.shared.destroyed.load(Ordering::Acquire) && self.outbox.end()
+    /// Shuts down our side once everything queued is written, dropping the messages not
+    /// compressed yet and what is queued behind them; returns how many JS writes were
+    /// dropped (the last ones), `None` once the connection is gone.
+    pub fn end(&self) -> Option<u32> {
+        if self.shared.destroyed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.outbox.end()
     }
 
     /// Stops reading (TCP backpressure then reaches the peer).
@@ -743,17 +762,20 @@ impl Parser {
         if self.done || chunk.is_empty() {
             return;
         }
-        self.parse(task, chunk);
+        // The chunk's events reach the queue together, so that JS sees a chunk whole.
+        let mut events = Vec::new();
+        self.parse(task, chunk, &mut events);
         if !self.done {
-            task.emit(EventBody::Chunk(chunk.len()));
+            events.push(Event::new(task.id, EventBody::Chunk(chunk.len())));
         }
+        task.hub.push_all(events);
     }
 
     /// Parses a chunk and queues what it completes.
-    fn parse(&mut self, task: &Task, chunk: &[u8]) {
+    fn parse(&mut self, task: &Task, chunk: &[u8], events: &mut Vec<Event>) {
         if let Err(err) = self.receiver.push(chunk) {
             self.done = true;
-            task.emit(EventBody::Protocol(err));
+            events.push(Event::new(task.id, EventBody::Protocol(err)));
             return;
         }
         while let Some(outcome) = self.receiver.next() {
@@ -761,7 +783,7 @@ impl Parser {
                 Ok(parsed) => parsed,
                 Err(err) => {
                     self.done = true;
-                    task.emit(EventBody::Protocol(err));
+                    events.push(Event::new(task.id, EventBody::Protocol(err)));
                     return;
                 }
             };
@@ -770,7 +792,7 @@ impl Parser {
                     let cost = data.iter().map(Bytes::len).sum();
                     let compressed = std::mem::take(&mut self.inflating);
                     let body = EventBody::Message { binary, compressed, data };
-                    task.hub.push(Event::with_cost(task.id, body, &task.shared, cost));
+                    events.push(Event::with_cost(task.id, body, &task.shared, cost));
                 }
                 Parsed::Ping(data) => {
                     if task.config.auto_pong && !self.close_received {
@@ -787,12 +809,12 @@ impl Parser {
                         // close frame: nobody needs the pong.
                         task.outbox.send(&pong, 0, false);
                     }
-                    task.emit(EventBody::Ping(data));
+                    events.push(Event::new(task.id, EventBody::Ping(data)));
                 }
-                Parsed::Pong(data) => task.emit(EventBody::Pong(data)),
+                Parsed::Pong(data) => events.push(Event::new(task.id, EventBody::Pong(data))),
                 Parsed::Close { code, reason } => {
                     self.close_received = true;
-                    task.emit(EventBody::Close { code, reason });
+                    events.push(Event::new(task.id, EventBody::Close { code, reason }));
                 }
                 Parsed::Inflate { data, fin } => {
                     self.inflating = true;
@@ -802,7 +824,7 @@ impl Parser {
                         Ok(out) => self.receiver.push_inflated(Bytes::from(out), fin),
                         Err(err) => {
                             self.done = true;
-                            task.emit(EventBody::Inflate(err));
+                            events.push(Event::new(task.id, EventBody::Inflate(err)));
                             return;
                         }
                     }
@@ -1027,7 +1049,7 @@ mod tests {
             lock(&handle.outbox.state).items.is_empty() && !lock(&handle.outbox.state).busy
         });
         assert_eq!(unsafe { handle.send(&frame, false) }, Sent::Written);
-        assert!(handle.end());
+        assert_eq!(handle.end(), Some(0));
         let mut got = Vec::new();
         client.read_to_end(&mut got).unwrap();
         // 101 preamble, the automatic pong, then the echo.
@@ -1053,7 +1075,7 @@ mod tests {
         let mut got = Vec::new();
         let _ = client.read_to_end(&mut got);
         assert!(got.is_empty());
-        assert!(!handle.end());
+        assert_eq!(handle.end(), None);
     }
 
     #[test]
@@ -1107,7 +1129,7 @@ mod tests {
         assert!(events.iter().any(|e| matches!(e.body, EventBody::Written(2))));
         wait_until(|| !lock(&handle.outbox.state).busy);
         assert_eq!(unsafe { handle.send(&frame(b"b"), false) }, Sent::Written);
-        assert!(handle.end());
+        assert_eq!(handle.end(), Some(0));
         let mut got = Vec::new();
         client.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"101 \x82\x01araw\x82\x01b");
@@ -1134,6 +1156,31 @@ mod tests {
         }
         assert!(matches!(events[0].body, EventBody::Message { compressed: false, .. }));
         assert!(matches!(events[1].body, EventBody::Chunk(n) if n == frame.len()));
+    }
+
+    #[test]
+    fn ending_drops_the_messages_not_compressed_yet_and_what_follows() {
+        let hub = hub();
+        let (_client, server) = pair();
+        let handle =
+            adopt(Arc::clone(&hub), 4, server.as_raw_fd(), false, &[], &[], ConnConfig::default())
+                .unwrap();
+        let frame = |compress: bool| OutFrame {
+            data: b"x",
+            opcode: 1,
+            fin: true,
+            rsv1: compress,
+            compress,
+            mask: Mask::None,
+        };
+        // Still corked: nothing has been taken by the task.
+        assert_eq!(unsafe { handle.send(&frame(false), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&frame(true), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&frame(false), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.write(b"raw", 2, true, false) }, Sent::Queued);
+        assert_eq!(handle.end(), Some(4));
+        assert_eq!(handle.end(), Some(0));
+        handle.destroy();
     }
 
     #[test]

@@ -147,6 +147,25 @@ impl Hub {
         }
     }
 
+    /// Queues events in order, ringing the doorbell if the queue was empty.
+    pub fn push_all(&self, batch: Vec<Event>) {
+        if batch.is_empty() {
+            return;
+        }
+        let was_empty = {
+            let mut events = match self.events.lock() {
+                Ok(events) => events,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let was_empty = events.is_empty();
+            events.extend(batch);
+            was_empty
+        };
+        if was_empty {
+            (self.bell)();
+        }
+    }
+
     /// Takes queued events in order while `accept` takes them (it sees each event before it
     /// is removed, and the first one it refuses stays queued), and gives the readers their
     /// backlog back. Returns whether events are left.
