@@ -536,6 +536,26 @@ describe('native transport', function () {
     ws.terminate();
   });
 
+  it("waits for the connections Rust took over before the server's `close`", async () => {
+    for (const clientTracking of [true, false]) {
+      const { wss, url } = await startServer({ clientTracking });
+      const connection = once(wss, 'connection');
+      const ws = new WebSocket(url, { transport: 'native' });
+      const [[sws]] = await Promise.all([connection, once(ws, 'open')]);
+      let closed = false;
+
+      wss.close(() => {
+        closed = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.strictEqual(closed, false);
+      assert.strictEqual(sws._socket.constructor.name, 'NativeSocket');
+      ws.close();
+      await once(wss, 'close');
+      assert.strictEqual(closed, true);
+    }
+  });
+
   it("emits the facade's `pause` at once and `resume` on the next tick", async () => {
     ctx = await startServer();
 

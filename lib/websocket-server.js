@@ -7,7 +7,7 @@ const extension = require('./extension');
 const PerMessageDeflate = require('./permessage-deflate');
 const subprotocol = require('./subprotocol');
 const WebSocket = require('./websocket');
-const { canAdopt, resolveTransport } = require('./native-socket');
+const { canAdopt, NativeSocket, resolveTransport } = require('./native-socket');
 const { CLOSE_TIMEOUT, kWebSocket } = require('./constants');
 
 //
@@ -117,11 +117,10 @@ class WebSocketServer extends EventEmitter {
 
     if (opts.perMessageDeflate === true) opts.perMessageDeflate = {};
 
-    if (opts.clientTracking) {
-      this.clients = new Set();
-      this._shouldEmitClose = false;
-    }
+    if (opts.clientTracking) this.clients = new Set();
 
+    this._shouldEmitClose = false;
+    this._nativeConnections = 0;
     this.options = opts;
     this._state = RUNNING;
   }
@@ -175,10 +174,15 @@ class WebSocketServer extends EventEmitter {
 
     if (ownsServer) {
       //
-      // The HTTP server was created here: its `'close'` event marks the end.
-      // Connections already upgraded are not closed (ws documents this).
+      // The HTTP server was created here: its `'close'` event marks the end,
+      // once its connections, upgraded ones included, are closed (they are
+      // not closed here: ws documents this). It no longer counts those Rust
+      // took over: they are counted here.
       //
-      server.close(() => emitClose(this));
+      server.close(() => {
+        if (this._nativeConnections === 0) emitClose(this);
+        else this._shouldEmitClose = true;
+      });
       return;
     }
 
@@ -465,6 +469,15 @@ class WebSocketServer extends EventEmitter {
       ws.on('close', () => forgetClient(this, ws));
     }
 
+    if (
+      ws._socket instanceof NativeSocket &&
+      !this.options.noServer &&
+      !this.options.server
+    ) {
+      this._nativeConnections++;
+      ws._socket.once('close', () => forgetNativeConnection(this));
+    }
+
     cb(ws, req);
   }
 }
@@ -527,7 +540,32 @@ function forwardServerEvents(wss) {
 function forgetClient(server, ws) {
   server.clients.delete(ws);
 
-  if (server._shouldEmitClose && server.clients.size === 0) {
+  if (
+    server._shouldEmitClose &&
+    server.clients.size === 0 &&
+    server._nativeConnections === 0
+  ) {
+    server._shouldEmitClose = false;
+    process.nextTick(emitClose, server);
+  }
+}
+
+/**
+ * Counts out a closed native connection of a server's own HTTP server and
+ * emits `'close'` if the closed server was waiting for it.
+ *
+ * @param {WebSocketServer} server The WebSocket server
+ * @private
+ */
+function forgetNativeConnection(server) {
+  server._nativeConnections--;
+
+  if (
+    server._shouldEmitClose &&
+    server._nativeConnections === 0 &&
+    (!server.clients || server.clients.size === 0)
+  ) {
+    server._shouldEmitClose = false;
     process.nextTick(emitClose, server);
   }
 }
