@@ -717,6 +717,41 @@ describe('native transport', function () {
     assert.ok(stderr.includes('Error: boom'));
   });
 
+  it('exits cleanly on `process.exit()` while messages flow both ways', async () => {
+    const script = `
+      const WebSocket = require(${JSON.stringify(path.join(__dirname, '..'))});
+      const wss = new WebSocket.Server({ port: 0, transport: 'native' }, () => {
+        for (let i = 0; i < 4; i++) {
+          const ws = new WebSocket('ws://localhost:' + wss.address().port, {
+            transport: 'native'
+          });
+          let count = 0;
+          ws.on('message', (data) => {
+            ws.send(data);
+            if (++count === 200 && i === 3) process.exit(0);
+          });
+        }
+      });
+      wss.on('connection', (ws) => {
+        const flood = () => {
+          for (let i = 0; i < 50; i++) ws.send('x'.repeat(1000));
+          setImmediate(flood);
+        };
+        flood();
+      });
+    `;
+    const child = spawn(process.execPath, ['-e', script]);
+    let stderr = '';
+
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+
+    const [exitCode, signal] = await once(child, 'exit');
+
+    assert.strictEqual(signal, null);
+    assert.strictEqual(exitCode, 0);
+    assert.strictEqual(stderr, '');
+  });
+
   it('keeps the process alive while a connection is open, then exits', async () => {
     const script = `
       const WebSocket = require(${JSON.stringify(path.join(__dirname, '..'))});
