@@ -48,6 +48,43 @@ function compressedFrame(perMessageDeflate, data, opcode) {
 }
 
 describe('Receiver (ws-rs)', () => {
+  it('inflates even a small message on the thread pool, in state 5 meanwhile', async () => {
+    const { NativeInflate } = require('../lib/native');
+    const { decompress, decompressAsync } = NativeInflate.prototype;
+    const calls = [];
+
+    NativeInflate.prototype.decompress = function (...args) {
+      calls.push('sync');
+      return decompress.apply(this, args);
+    };
+    NativeInflate.prototype.decompressAsync = function (...args) {
+      calls.push('pool');
+      return decompressAsync.apply(this, args);
+    };
+
+    try {
+      const receiver = new Receiver({
+        extensions: { [PerMessageDeflate.extensionName]: deflate() }
+      });
+      const frame = await compressedFrame(deflate(), Buffer.from('hi'), 1);
+      const messages = [];
+      const received = new Promise((resolve) => {
+        receiver.on('message', (data) => {
+          if (messages.push(data.toString()) === 2) resolve();
+        });
+      });
+
+      receiver.write(Buffer.concat([frame, frame]));
+      assert.strictEqual(receiver._state, 5);
+      await received;
+      assert.deepStrictEqual(messages, ['hi', 'hi']);
+      assert.deepStrictEqual(calls, ['pool', 'pool']);
+    } finally {
+      NativeInflate.prototype.decompress = decompress;
+      NativeInflate.prototype.decompressAsync = decompressAsync;
+    }
+  });
+
   it('parses frames fed one byte at a time', (done) => {
     const receiver = new Receiver({ isServer: true });
     const msg = crypto.randomBytes(300);

@@ -14,13 +14,17 @@ const {
 const DEFAULT_WINDOW_BITS = 15;
 
 //
-// Inputs up to these sizes are (de)compressed with the synchronous native call
-// and the callback is deferred to the next turn of the event loop; larger ones
-// go to the libuv thread pool, where they do not block the JS thread. The
-// inflate limit is lower because a small input can expand ~1000 times.
+// Deflate inputs up to this size are compressed with the synchronous native
+// call and the callback is deferred to the next turn of the event loop; larger
+// ones go to the libuv thread pool, where they do not block the JS thread.
+// Inflate always goes to the pool (only an empty input is done at once), as
+// ws's zlib stream does: a small input can expand ~1000 times, and a
+// compressed message then takes a pool round trip, which is the timing ws's
+// users see (a socket can close, or `terminate()` be called, while the
+// receiver is still inflating).
 //
 const SYNC_DEFLATE_LIMIT = 16 * 1024;
-const SYNC_INFLATE_LIMIT = 4 * 1024;
+const SYNC_INFLATE_LIMIT = 0;
 
 //
 // Passed to an inflate operation's callback when `cleanup()` drops it: the
