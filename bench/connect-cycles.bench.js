@@ -30,6 +30,7 @@
 
 const path = require('path');
 const { fork } = require('child_process');
+const { nextMessage } = require('./ipc');
 
 const root = path.join(__dirname, '..');
 const MODULE = process.env.WS_RS_MODULE
@@ -211,39 +212,6 @@ function client(opts, port) {
 }
 
 /**
- * Waits for the next IPC message of a child, bounded.
- *
- * @param {ChildProcess} child The child
- * @param {String} what What is awaited, for the error
- * @param {Number} timeout The limit in milliseconds
- * @return {Promise<Object>}
- */
-function next(child, what, timeout) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timeout waiting for ${what}`));
-    }, timeout);
-    const onMessage = (message) => {
-      cleanup();
-      resolve(message);
-    };
-    const onExit = (code, signal) => {
-      cleanup();
-      reject(new Error(`${what}: child exited with ${code ?? signal}`));
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-  });
-}
-
-/**
  * Formats a byte count in MiB.
  *
  * @param {Number} bytes The byte count
@@ -286,7 +254,7 @@ async function runTransport(opts, transport) {
   const remaining = () => Math.max(1, deadline - Date.now());
 
   try {
-    const ready = await next(srv, 'server start', STEP_TIMEOUT_MS);
+    const ready = await nextMessage(srv, 'server start', STEP_TIMEOUT_MS);
 
     console.log(`${transport}: start       ${formatMemory(ready.memory)}`);
     cli = fork(__filename, ['client', ...argv, String(ready.port)], {
@@ -296,7 +264,7 @@ async function runTransport(opts, transport) {
     const samples = [];
 
     while (samples.length < opts.cycles / opts.sample) {
-      const progress = await next(
+      const progress = await nextMessage(
         cli,
         `${transport}: ${(samples.length + 1) * opts.sample} cycles`,
         remaining()
@@ -304,7 +272,7 @@ async function runTransport(opts, transport) {
 
       srv.send({ cmd: 'measure' });
 
-      const measured = await next(
+      const measured = await nextMessage(
         srv,
         'the server measurement',
         STEP_TIMEOUT_MS

@@ -22,6 +22,7 @@
 const os = require('os');
 const path = require('path');
 const { fork } = require('child_process');
+const { nextMessage } = require('./ipc');
 
 const root = path.join(__dirname, '..');
 const CONNECTIONS = Number(process.argv[2]) || 1000;
@@ -266,38 +267,6 @@ async function clients(impl, port) {
 }
 
 /**
- * Waits for the next IPC message of a child, bounded.
- *
- * @param {ChildProcess} child The child
- * @param {String} what What is awaited, for the error
- * @return {Promise<Object>}
- */
-function next(child, what) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timeout waiting for ${what}`));
-    }, STEP_TIMEOUT_MS);
-    const onMessage = (message) => {
-      cleanup();
-      resolve(message);
-    };
-    const onExit = (code) => {
-      cleanup();
-      reject(new Error(`${what}: child exited with ${code}`));
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-  });
-}
-
-/**
  * Runs one case in fresh processes.
  *
  * @param {Object} c The case
@@ -310,21 +279,33 @@ async function runCase(c) {
   let cli;
 
   try {
-    const ready = await next(srv, 'server start');
+    const ready = await nextMessage(srv, 'server start', STEP_TIMEOUT_MS);
 
     cli = fork(__filename, ['clients', ...args, String(ready.port)], {
       execArgv
     });
 
-    const exchanged = await next(cli, 'the 1000-connection exchange');
+    const exchanged = await nextMessage(
+      cli,
+      'the 1000-connection exchange',
+      STEP_TIMEOUT_MS
+    );
 
     srv.send({ cmd: 'measure' });
 
-    const measured = await next(srv, 'the server measurement');
+    const measured = await nextMessage(
+      srv,
+      'the server measurement',
+      STEP_TIMEOUT_MS
+    );
 
     cli.send({ cmd: 'throughput' });
 
-    const throughput = await next(cli, 'the throughput run');
+    const throughput = await nextMessage(
+      cli,
+      'the throughput run',
+      STEP_TIMEOUT_MS
+    );
     const per = (key) =>
       (measured.memory[key] - ready.memory[key]) / exchanged.connections;
 

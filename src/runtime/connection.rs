@@ -997,6 +997,15 @@ mod tests {
         all
     }
 
+    /// Adopts `server` as connection `id` in the server role, with nothing read or to write.
+    fn adopt_server(hub: &Arc<Hub>, id: u32, server: &std::net::TcpStream) -> Handle {
+        let config = ConnConfig {
+            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
+            ..ConnConfig::default()
+        };
+        adopt(Arc::clone(hub), id, server.as_raw_fd(), false, &[], &[], config).unwrap()
+    }
+
     /// Waits until `ready` or 5 s pass.
     fn wait_until(ready: impl Fn() -> bool) {
         let start = Instant::now();
@@ -1082,12 +1091,7 @@ mod tests {
     fn a_protocol_error_is_reported_once() {
         let hub = hub();
         let (mut client, server) = pair();
-        let config = ConnConfig {
-            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
-            ..ConnConfig::default()
-        };
-        let _handle =
-            adopt(Arc::clone(&hub), 1, server.as_raw_fd(), false, &[], &[], config).unwrap();
+        let _handle = adopt_server(&hub, 1, &server);
         drop(server);
         // Unmasked frame to a server: "MASK must be set".
         client.write_all(&[0x81, 0x00, 0x81, 0x00]).unwrap();
@@ -1139,12 +1143,7 @@ mod tests {
     fn each_chunk_is_counted_after_the_events_it_completes() {
         let hub = hub();
         let (mut client, server) = pair();
-        let config = ConnConfig {
-            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
-            ..ConnConfig::default()
-        };
-        let _handle =
-            adopt(Arc::clone(&hub), 3, server.as_raw_fd(), false, &[], &[], config).unwrap();
+        let _handle = adopt_server(&hub, 3, &server);
         drop(server);
         let frame = frame::encode_frame(b"hello", 1, true, false, Some([9; 4]));
         client.write_all(&frame).unwrap();
