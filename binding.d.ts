@@ -29,6 +29,11 @@ export declare class NativeDeflate {
   compressAsync(data: Buffer, fin: boolean): Promise<Buffer>
   /** Drops the window: the next fragment starts a fresh stream. */
   reset(): void
+  /**
+   * Frees the zlib state of an idle compressor, keeping its last window as the dictionary
+   * of the next message; false when there was nothing to free or it is in use.
+   */
+  compact(): boolean
 }
 
 /** The permessage-deflate decompressor of the peer's direction of a connection. */
@@ -48,6 +53,11 @@ export declare class NativeInflate {
   decompressAsync(data: Buffer, fin: boolean): Promise<Buffer>
   /** Drops the window and the current message's length. */
   reset(): void
+  /**
+   * Frees the zlib state of an idle decompressor, keeping its last window as the
+   * dictionary of the next message; false when there was nothing to free or it is in use.
+   */
+  compact(): boolean
 }
 
 /**
@@ -215,6 +225,12 @@ export interface ProtocolErrorRecord {
   /** True for a `RangeError`, false for an `Error`. */
   rangeError: boolean
 }
+
+/**
+ * Asks the allocator to hand free memory back to the OS (after compactions) shortly, on a
+ * runtime thread; one trim covers a burst of calls. Returns whether this call scheduled it.
+ */
+export declare function releaseFreeMemory(): boolean
 
 /**
  * Takes over the connection behind descriptor `fd` (the caller then destroys its own

@@ -844,6 +844,7 @@ module.exports.encodeFrame = nativeBinding.encodeFrame
 module.exports.isValidKey = nativeBinding.isValidKey
 module.exports.parseExtensionHeader = nativeBinding.parseExtensionHeader
 module.exports.parseSubprotocolHeader = nativeBinding.parseSubprotocolHeader
+module.exports.releaseFreeMemory = nativeBinding.releaseFreeMemory
 module.exports.transportAdopt = nativeBinding.transportAdopt
 module.exports.transportDestroy = nativeBinding.transportDestroy
 module.exports.transportDrain = nativeBinding.transportDrain

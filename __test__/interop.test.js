@@ -314,6 +314,45 @@ describe('interop with npm ws', function () {
         });
       });
 
+      describe('idle permessage-deflate', function () {
+        it('goes on with the context after an idle connection freed its zlib state', async function () {
+          this.timeout(10000);
+          const deflate = { perMessageDeflate: { threshold: 0 } };
+          const { server, client, wire } = await connectPair(
+            t,
+            pairOpts({
+              serverOptions: deflate,
+              clientOptions: deflate,
+              tap: true
+            })
+          );
+          assert.strictEqual(client.extensions, 'permessage-deflate');
+          echo(server);
+          const text = crypto.randomBytes(3000).toString('base64');
+          const first = collect(client, 1);
+          client.send(text);
+          assert.strictEqual((await first)[0].data.toString(), text);
+
+          //
+          // ws-rs frees an idle (de)compressor after one to two seconds; the
+          // peer keeps its window all along. The repeat then travels as
+          // back-references into the previous message, both ways, so its
+          // frames are a fraction of the first ones.
+          //
+          await new Promise((resolve) => setTimeout(resolve, 2500));
+          const second = collect(client, 1);
+          client.send(text);
+          assert.strictEqual((await second)[0].data.toString(), text);
+          for (const direction of [wire.up, wire.down]) {
+            const sizes = parseWire(direction)
+              .frames.filter((f) => f.opcode === 1)
+              .map((f) => f.length);
+            assert.strictEqual(sizes.length, 2);
+            assert.ok(sizes[1] * 10 < sizes[0], `frame sizes ${sizes}`);
+          }
+        });
+      });
+
       describe('ping and pong', function () {
         it('answers pings with the same payload in both directions', async function () {
           const { server, client } = await connectPair(t, pairOpts());

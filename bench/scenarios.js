@@ -116,10 +116,17 @@ function broadcast(n, size) {
   };
 }
 
+//
+// How long the connections of an idle-memory scenario rest before RSS is read: ws-rs frees
+// the zlib state of a (de)compressor unused for a second or two (uWS and ws never do, so
+// the wait changes nothing for them).
+//
+const IDLE_SETTLE_MS = 2500;
+
 /**
  * Server RSS per connection: `n` connections (split over two client processes), each
  * sends one message and gets its echo (so permessage-deflate contexts exist), then all
- * stay idle. RSS is read after a full GC, before and after.
+ * stay idle for `IDLE_SETTLE_MS`. RSS is read after a full GC, before and after.
  *
  * @param {Number|Function} n Connections (or a function of the options)
  * @param {Boolean} deflate Whether permessage-deflate is negotiated
@@ -144,6 +151,7 @@ function idle(n, deflate, hello) {
         })
       )
     );
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
     const after = await server.req({ cmd: 'usage', gc: true });
     const errors = replies.reduce((sum, r) => sum + r.errors, 0);
     const open = after.connections;

@@ -155,6 +155,20 @@ impl NativeDeflate {
     pub fn reset(&self) {
         lock(&self.inner).reset();
     }
+
+    /// Frees the zlib state of an idle compressor, keeping its last window as the dictionary
+    /// of the next message; false when there was nothing to free or it is in use.
+    #[napi]
+    pub fn compact(&self) -> bool {
+        self.inner.try_lock().is_ok_and(|mut deflater| deflater.compact())
+    }
+}
+
+/// Asks the allocator to hand free memory back to the OS (after compactions) shortly, on a
+/// runtime thread; one trim covers a burst of calls. Returns whether this call scheduled it.
+#[napi]
+pub fn release_free_memory() -> bool {
+    crate::runtime::memory::release_free_memory()
 }
 
 /// Checks the options as Node's zlib does (in its order: windowBits, level, memLevel,
@@ -280,6 +294,13 @@ impl NativeInflate {
     #[napi]
     pub fn reset(&self) {
         lock(&self.inner).reset();
+    }
+
+    /// Frees the zlib state of an idle decompressor, keeping its last window as the
+    /// dictionary of the next message; false when there was nothing to free or it is in use.
+    #[napi]
+    pub fn compact(&self) -> bool {
+        self.inner.try_lock().is_ok_and(|mut inflater| inflater.compact())
     }
 }
 

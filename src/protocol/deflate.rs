@@ -200,11 +200,94 @@ pub fn zlib_option(
     })
 }
 
+/// The last bytes of one direction's uncompressed stream, at most a window: the dictionary a
+/// compressor or decompressor dropped while idle needs to go on with context takeover. A
+/// window-sized ring while the stream is in use, the bytes alone once compacted.
+#[derive(Debug)]
+struct History {
+    /// A ring of `window` bytes while in use; else the bytes in order.
+    bytes: Vec<u8>,
+    /// Where the next byte goes in the ring.
+    at: usize,
+    /// Bytes held (at most `window`).
+    len: usize,
+    /// The ring is allocated.
+    ring: bool,
+    window: usize,
+}
+
+impl History {
+    fn new(window: usize) -> Self {
+        Self { bytes: Vec::new(), at: 0, len: 0, ring: false, window }
+    }
+
+    /// Appends `data`, keeping the last `window` bytes.
+    fn push(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if !self.ring {
+            let held = std::mem::take(&mut self.bytes);
+            self.bytes = vec![0; self.window];
+            self.ring = true;
+            self.at = 0;
+            self.len = 0;
+            self.push(&held);
+        }
+        let data = &data[data.len().saturating_sub(self.window)..];
+        let first = data.len().min(self.window - self.at);
+        self.bytes[self.at..self.at + first].copy_from_slice(&data[..first]);
+        self.bytes[..data.len() - first].copy_from_slice(&data[first..]);
+        self.at = (self.at + data.len()) % self.window;
+        self.len = (self.len + data.len()).min(self.window);
+    }
+
+    /// Frees the ring, keeping only the bytes held, in order.
+    fn compact(&mut self) {
+        if !self.ring {
+            return;
+        }
+        let start = (self.at + self.window - self.len) % self.window;
+        let mut bytes = Vec::with_capacity(self.len);
+        if start + self.len <= self.window {
+            bytes.extend_from_slice(&self.bytes[start..start + self.len]);
+        } else {
+            bytes.extend_from_slice(&self.bytes[start..]);
+            bytes.extend_from_slice(&self.bytes[..self.at]);
+        }
+        *self = Self { bytes, at: 0, len: 0, ring: false, window: self.window };
+    }
+
+    /// The bytes held, in order, once compacted (empty while in use).
+    fn dictionary(&self) -> &[u8] {
+        if self.ring {
+            &[]
+        } else {
+            &self.bytes
+        }
+    }
+
+    /// Forgets everything (a new stream starts).
+    fn clear(&mut self) {
+        *self = Self::new(self.window);
+    }
+}
+
 /// The compressor of one direction of a connection: a raw zlib-rs deflate stream with every
 /// zlib option Node's `zlibDeflateOptions` has (`level`, `memLevel`, `strategy`) applied.
+///
+/// [`Deflater::compact`] frees the zlib state of an idle compressor (about 320 KiB at the
+/// default settings), keeping only the last window of input: the next message starts a new
+/// stream with that window as its dictionary, so its back-references reach as far as they
+/// would have, and the peer, whose window holds the same bytes, sees one continuous stream.
 pub struct Deflater {
-    stream: Deflate,
+    /// `None` while compacted.
+    stream: Option<Deflate>,
+    config: zlib_rs::DeflateConfig,
     no_context_takeover: bool,
+    history: History,
+    /// Between messages (the last fragment compressed had FIN).
+    idle: bool,
 }
 
 impl fmt::Debug for Deflater {
@@ -238,15 +321,43 @@ impl Deflater {
         // Every field is in the range zlib-rs checks, so its initialisation (which asserts
         // success) cannot fail but on an allocation failure, which aborts anyway.
         Self {
-            stream: Deflate::new_with_config(zlib_config),
+            stream: Some(Deflate::new_with_config(zlib_config)),
+            config: zlib_config,
             no_context_takeover: config.no_context_takeover,
+            history: History::new(1 << window_bits),
+            idle: true,
         }
+    }
+
+    /// Whether the zlib state is allocated (not compacted).
+    pub fn is_allocated(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Frees the zlib state between messages (see [`Deflater`]); false when there was
+    /// nothing to free or a message is under way.
+    pub fn compact(&mut self) -> bool {
+        if !self.idle || self.stream.is_none() {
+            return false;
+        }
+        self.stream = None;
+        self.history.compact();
+        true
     }
 
     /// Compresses one fragment of a message with `Z_SYNC_FLUSH`. With `fin` (the last
     /// fragment) the `00 00 ff ff` tail is removed (RFC 7692 §7.2.1) and, without context
     /// takeover, the window is dropped afterwards.
     pub fn compress(&mut self, data: &[u8], fin: bool) -> Result<Vec<u8>, DeflateError> {
+        let (config, history) = (self.config, &self.history);
+        let stream = self.stream.get_or_insert_with(|| {
+            let mut stream = Deflate::new_with_config(config);
+            if !history.dictionary().is_empty() {
+                // The window of the compacted stream: cannot fail on a fresh raw stream.
+                let _ = stream.set_dictionary(history.dictionary());
+            }
+            stream
+        });
         let mut out = Vec::with_capacity(data.len() / 2 + 64);
         let mut consumed = 0usize;
 
@@ -258,12 +369,12 @@ impl Deflater {
             let spare = out.spare_capacity_mut();
             let room = spare.len();
             let input = data.get(consumed..).unwrap_or_default();
-            let (before_in, before_out) = (self.stream.total_in(), self.stream.total_out());
+            let (before_in, before_out) = (stream.total_in(), stream.total_out());
             // Uninitialised output, as flate2's `compress_vec` does: zeroing it first is
             // wasted work.
-            let result = self.stream.compress_uninit(input, spare, DeflateFlush::SyncFlush);
-            let read = (self.stream.total_in() - before_in) as usize;
-            let written = ((self.stream.total_out() - before_out) as usize).min(room);
+            let result = stream.compress_uninit(input, spare, DeflateFlush::SyncFlush);
+            let read = (stream.total_in() - before_in) as usize;
+            let written = ((stream.total_out() - before_out) as usize).min(room);
             // SAFETY: zlib initialised the first `written` bytes of the spare capacity (its
             // `total_out` counts exactly the bytes it wrote, at most `room`), so the first
             // `start + written` bytes are initialised and within the capacity.
@@ -271,8 +382,8 @@ impl Deflater {
             // `BufError` (no progress possible, e.g. a second flush without input) is not a
             // failure: the progress check below ends the loop.
             if let Err(err) = result {
-                let message = self.stream.error_message().unwrap_or(err.as_str()).to_owned();
-                self.stream.reset();
+                let message = stream.error_message().unwrap_or(err.as_str()).to_owned();
+                self.reset();
                 return Err(DeflateError { message });
             }
             consumed += read;
@@ -294,16 +405,25 @@ impl Deflater {
             if out.is_empty() {
                 out.push(0x00);
             }
-            if self.no_context_takeover {
-                self.stream.reset();
-            }
         }
+        if self.no_context_takeover {
+            if fin {
+                stream.reset();
+            }
+        } else {
+            self.history.push(data);
+        }
+        self.idle = fin;
         Ok(out)
     }
 
     /// Drops the window and any pending state: the next fragment starts a fresh stream.
     pub fn reset(&mut self) {
-        self.stream.reset();
+        if let Some(stream) = self.stream.as_mut() {
+            stream.reset();
+        }
+        self.history.clear();
+        self.idle = true;
     }
 }
 
@@ -377,9 +497,16 @@ impl fmt::Display for InflateError {
 
 impl std::error::Error for InflateError {}
 
-/// The decompressor of the peer's direction of a connection.
+/// The decompressor of the peer's direction of a connection. [`Inflater::compact`] frees the
+/// zlib state of an idle one (its window, about 40 KiB), keeping the last window of output as
+/// the dictionary of the next message.
 pub struct Inflater {
-    stream: Decompress,
+    /// `None` while compacted.
+    stream: Option<Decompress>,
+    history: History,
+    /// Between messages (the last fragment inflated had FIN): the stream is at a block
+    /// boundary and holds nothing but its window.
+    idle: bool,
     window_bits: u8,
     no_context_takeover: bool,
     max_payload: u64,
@@ -413,7 +540,9 @@ impl Inflater {
         // to 256 bytes may send.
         let window_bits = config.window_bits.clamp(MIN_RAW_WINDOW_BITS, MAX_WINDOW_BITS);
         Self {
-            stream: Decompress::new_with_window_bits(false, window_bits),
+            stream: Some(Decompress::new_with_window_bits(false, window_bits)),
+            history: History::new(1 << window_bits),
+            idle: true,
             window_bits,
             no_context_takeover: config.no_context_takeover,
             max_payload: config.max_payload,
@@ -426,6 +555,15 @@ impl Inflater {
     /// message's fragments, so a bomb stops one byte past the limit and is never allocated.
     /// After an error the decompressor starts afresh (ws drops its zlib stream).
     pub fn decompress(&mut self, data: &[u8], fin: bool) -> Result<Vec<u8>, InflateError> {
+        if self.stream.is_none() {
+            let mut stream = Decompress::new_with_window_bits(false, self.window_bits);
+            if !self.history.dictionary().is_empty() {
+                // A raw inflate stream takes a dictionary at any time: cannot fail.
+                let _ = stream.set_dictionary(self.history.dictionary());
+            }
+            self.stream = Some(stream);
+        }
+        self.idle = false;
         let mut out = Vec::new();
         // Most messages inflate to a few times their compressed size: start there.
         let hint = data.len().saturating_mul(4);
@@ -442,28 +580,55 @@ impl Inflater {
                 // The peer closed the deflate stream: as ws, which then creates a new zlib
                 // stream, start a fresh one for what follows; the rest of the input is
                 // ignored, as Node's zlib does after the end of the stream.
-                self.stream.reset(false);
-                if fin {
-                    self.message_length = 0;
+                let length = self.message_length;
+                self.reset();
+                if !fin {
+                    self.message_length = length;
+                    self.idle = false;
                 }
                 Ok(out)
             }
             Ok(Inflated::Done) => {
+                if self.no_context_takeover {
+                    if fin {
+                        self.reset();
+                    }
+                } else {
+                    self.history.push(&out);
+                }
                 if fin {
                     self.message_length = 0;
-                    if self.no_context_takeover {
-                        self.stream.reset(false);
-                    }
+                    self.idle = true;
                 }
                 Ok(out)
             }
         }
     }
 
+    /// Whether the zlib state is allocated (not compacted).
+    pub fn is_allocated(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Frees the zlib state between messages (see [`Inflater`]); false when there was
+    /// nothing to free or a message is under way.
+    pub fn compact(&mut self) -> bool {
+        if !self.idle || self.stream.is_none() {
+            return false;
+        }
+        self.stream = None;
+        self.history.compact();
+        true
+    }
+
     /// Drops the window, any pending state and the current message's length.
     pub fn reset(&mut self) {
-        self.stream.reset(false);
+        if let Some(stream) = self.stream.as_mut() {
+            stream.reset(false);
+        }
+        self.history.clear();
         self.message_length = 0;
+        self.idle = true;
     }
 
     /// Inflates `input` with `Z_SYNC_FLUSH`, appending to `out`.
@@ -492,11 +657,14 @@ impl Inflater {
             let spare = spare.get_mut(..chunk).unwrap_or_default();
 
             let rest = input.get(consumed..).unwrap_or_default();
-            let (before_in, before_out) = (self.stream.total_in(), self.stream.total_out());
+            let Some(stream) = self.stream.as_mut() else {
+                return Err(InflateError::Data("no inflate stream".to_owned()));
+            };
+            let (before_in, before_out) = (stream.total_in(), stream.total_out());
             // Uninitialised output: zeroing it first costs a good part of the inflate itself.
-            let status = self.stream.decompress_uninit(rest, spare, FlushDecompress::Sync);
-            let read = (self.stream.total_in() - before_in) as usize;
-            let written = ((self.stream.total_out() - before_out) as usize).min(chunk);
+            let status = stream.decompress_uninit(rest, spare, FlushDecompress::Sync);
+            let read = (stream.total_in() - before_in) as usize;
+            let written = ((stream.total_out() - before_out) as usize).min(chunk);
             // SAFETY: zlib initialised the first `written` bytes of the spare capacity (its
             // `total_out` counts exactly the bytes it wrote, at most `chunk`), so the first
             // `start + written` bytes are initialised and within the capacity.
@@ -995,6 +1163,74 @@ mod tests {
             b"Hello"
         );
         assert_eq!(i.decompress(&[0xf2, 0x00, 0x11, 0x00, 0x00], true).unwrap(), b"Hello");
+    }
+
+    #[test]
+    fn history_keeps_the_last_window_in_order() {
+        let mut history = History::new(16);
+        let mut all = Vec::new();
+        for (i, len) in [3usize, 9, 1, 20, 7, 16, 5].into_iter().enumerate() {
+            let chunk = sample(len, i as u32);
+            history.push(&chunk);
+            all.extend_from_slice(&chunk);
+            let mut copy = History { bytes: history.bytes.clone(), ..History::new(16) };
+            copy.ring = history.ring;
+            copy.at = history.at;
+            copy.len = history.len;
+            copy.compact();
+            assert_eq!(copy.dictionary(), &all[all.len().saturating_sub(16)..]);
+        }
+        history.compact();
+        // Pushing after a compaction continues from the bytes kept.
+        history.push(b"xyz");
+        all.extend_from_slice(b"xyz");
+        history.compact();
+        assert_eq!(history.dictionary(), &all[all.len() - 16..]);
+    }
+
+    #[test]
+    fn a_compacted_deflater_goes_on_with_its_window_as_the_dictionary() {
+        for window_bits in [9, 12, 15] {
+            let mut d = deflater(window_bits, false);
+            let mut continuous = inflater(window_bits, false, 0);
+            // Within reach of a back-reference: zlib's largest distance is a window less 262.
+            let first = sample(((1 << window_bits) - 262) / 2, 1);
+            let c1 = d.compress(&first, true).unwrap();
+            assert!(d.compact());
+            assert!(!d.compact(), "nothing left to free");
+            let c2 = d.compress(&first, true).unwrap();
+            // The repeat is mostly back-references into the previous message.
+            assert!(c2.len() < c1.len() / 2, "window {window_bits}: {} vs {}", c2.len(), c1.len());
+            assert_eq!(continuous.decompress(&c1, true).unwrap(), first);
+            assert_eq!(continuous.decompress(&c2, true).unwrap(), first);
+        }
+    }
+
+    #[test]
+    fn a_compacted_inflater_goes_on_with_its_window_as_the_dictionary() {
+        let mut d = deflater(15, false);
+        let mut i = inflater(15, false, 0);
+        let messages = [sample(40_000, 2), sample(500, 3), sample(40_000, 2)];
+        for message in &messages {
+            let compressed = d.compress(message, true).unwrap();
+            assert_eq!(&i.decompress(&compressed, true).unwrap(), message);
+            assert!(i.compact());
+            assert!(d.compact());
+        }
+    }
+
+    #[test]
+    fn compaction_waits_for_the_end_of_a_message() {
+        let mut d = deflater(15, false);
+        let mut i = inflater(15, false, 0);
+        let part = d.compress(b"first fragment ", false).unwrap();
+        assert!(!d.compact());
+        assert_eq!(i.decompress(&part, false).unwrap(), b"first fragment ");
+        assert!(!i.compact());
+        let last = d.compress(b"and the last", true).unwrap();
+        assert_eq!(i.decompress(&last, true).unwrap(), b"and the last");
+        assert!(d.compact());
+        assert!(i.compact());
     }
 
     #[test]

@@ -36,6 +36,10 @@ const READ_CHUNK: usize = 64 * 1024;
 /// At most this many buffers per `writev` (well under `IOV_MAX`).
 const MAX_IOVECS: usize = 64;
 
+/// A compressor or decompressor unused this long frees its zlib state, keeping its last
+/// window as a dictionary (`Deflater::compact`), as `lib/permessage-deflate.js` does.
+const COMPACT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 thread_local! {
     /// The read buffer of a runtime thread, shared by every connection it serves: a
     /// connection holds no read buffer of its own while idle (the parser keeps only the
@@ -610,9 +614,12 @@ impl Task {
     async fn run(self, stream: Stream, parser: Parser) {
         let mut framer =
             Framer { deflater: None, config: self.config.deflate, keys: MaskKeys::new() };
+        // Owned here, not by the writer: what it took but had not written when `destroy()`
+        // cancelled it still goes out below.
+        let mut out = VecDeque::new();
         let killed = {
             let reading = self.read_loop(&stream, parser);
-            let writing = self.write_loop(&stream, &mut framer);
+            let writing = self.write_loop(&stream, &mut framer, &mut out);
             tokio::select! {
                 _ = async { tokio::join!(reading, writing) } => false,
                 () = self.shared.kill.notified() => true,
@@ -622,7 +629,6 @@ impl Task {
         if killed {
             // Node's `socket.write()` tries the kernel at once, so what was written before
             // `destroy()` usually goes out: do the same with what is queued, without waiting.
-            let mut out = VecDeque::new();
             let (mut written, mut end) = (0, false);
             for item in left {
                 framer.apply(item, &mut out, &mut written, &mut end);
@@ -663,6 +669,7 @@ impl Task {
             for data in injected {
                 self.chunk(&mut parser, &data);
             }
+            let compactable = parser.inflater.as_ref().is_some_and(Inflater::is_allocated);
             tokio::select! {
                 result = stream.readable() => {
                     if let Err(err) = result {
@@ -671,6 +678,12 @@ impl Task {
                     }
                 }
                 () = self.shared.wake.notified() => continue,
+                () = tokio::time::sleep(COMPACT_AFTER), if compactable => {
+                    if parser.inflater.as_mut().is_some_and(Inflater::compact) {
+                        super::memory::release_free_memory();
+                    }
+                    continue;
+                }
             }
             let result = READ_BUFFER.with(|cell| {
                 let mut buf = cell.borrow_mut();
@@ -711,18 +724,25 @@ impl Task {
     }
 
     /// Writes what the outbox queued, a batch per `writev`, until `End` or an error.
-    async fn write_loop(&self, stream: &Stream, framer: &mut Framer) {
-        let mut out = VecDeque::new();
+    async fn write_loop(&self, stream: &Stream, framer: &mut Framer, out: &mut VecDeque<Bytes>) {
         loop {
             let Some(items) = self.outbox.take() else {
-                self.outbox.notify.notified().await;
+                let compactable = framer.deflater.as_ref().is_some_and(Deflater::is_allocated);
+                tokio::select! {
+                    () = self.outbox.notify.notified() => {}
+                    () = tokio::time::sleep(COMPACT_AFTER), if compactable => {
+                        if framer.deflater.as_mut().is_some_and(Deflater::compact) {
+                            super::memory::release_free_memory();
+                        }
+                    }
+                }
                 continue;
             };
             let (mut written, mut end) = (0u32, false);
             for item in items {
-                framer.apply(item, &mut out, &mut written, &mut end);
+                framer.apply(item, out, &mut written, &mut end);
             }
-            if let Err(err) = write_all(stream, &mut out).await {
+            if let Err(err) = write_all(stream, out).await {
                 self.fail(&err, "write");
                 return;
             }

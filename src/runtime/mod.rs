@@ -6,6 +6,7 @@
 //! with the last environment while its threads still run addon code). See RESEARCH.md §3e.
 
 pub mod connection;
+pub mod memory;
 pub mod queue;
 
 use std::sync::OnceLock;
