@@ -261,7 +261,8 @@ export declare function transportDestroy(id: number): boolean
  * Drains this environment's events, in order, as records in `records` plus one Buffer
  * holding their payloads (one napi call and one Buffer per batch, not one object per
  * event). `records[0]` is the number of records, `records[1]` 1 when events are left for
- * another call; record `i` (from 1) is `records[4i..4i+4] = [id, kind, arg, length]`, its
+ * another call, `records[2]` (when no record fits) the length `records` needs for the next
+ * event, a message of many fragments; record `i` (from 1) is `records[4i..4i+4] = [id, kind, arg, length]`, its
  * payload the next `length` bytes of the Buffer:
  * - message (1): `arg` bit 0 binary, bit 1 it came compressed; of several fragments, one fragment (12) record per
  *   fragment follows, each with its length (the bytes are the message's, not repeated);

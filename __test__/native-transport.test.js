@@ -556,6 +556,24 @@ describe('native transport', function () {
     }
   });
 
+  it('delivers a message of more fragments than a batch has records', async () => {
+    ctx = await startServer();
+
+    const [ws, sws] = await connect(ctx);
+    const count = 5000;
+
+    ws.binaryType = 'fragments';
+    for (let i = 0; i < count; i++) {
+      sws.send(Buffer.from([i & 0xff]), { binary: true, fin: i === count - 1 });
+    }
+
+    const [[fragments]] = await Promise.all([once(ws, 'message')]);
+
+    assert.strictEqual(fragments.length, count);
+    assert.ok(fragments.every((fragment, i) => fragment[0] === (i & 0xff)));
+    ws.terminate();
+  });
+
   it("emits the facade's `pause` at once and `resume` on the next tick", async () => {
     ctx = await startServer();
 

@@ -63,7 +63,8 @@ const HIGH_WATER_MARK = 16 * 1024;
 
 const sockets = new Map();
 const nudged = new Map();
-const records = new Float64Array(4 * 1024);
+const RECORDS_LENGTH = 4 * 1024;
+let records = new Float64Array(RECORDS_LENGTH);
 let initialized = false;
 let keepAlive = null;
 let liveRefs = 0;
@@ -186,6 +187,18 @@ function onDoorbell() {
     let offset = 0;
 
     more = records[1] === 1;
+
+    if (count === 0 && records[2] > records.length) {
+      //
+      // The next message has more fragments than there are records.
+      //
+      records = new Float64Array(records[2]);
+      continue;
+    }
+
+    if (count === 0 && records.length > RECORDS_LENGTH) {
+      records = new Float64Array(RECORDS_LENGTH);
+    }
 
     for (let i = 1; i <= count; i++) {
       const base = i * 4;

@@ -380,7 +380,8 @@ fn error_of(body: EventBody) -> Option<TransportError> {
 /// Drains this environment's events, in order, as records in `records` plus one Buffer
 /// holding their payloads (one napi call and one Buffer per batch, not one object per
 /// event). `records[0]` is the number of records, `records[1]` 1 when events are left for
-/// another call; record `i` (from 1) is `records[4i..4i+4] = [id, kind, arg, length]`, its
+/// another call, `records[2]` (when no record fits) the length `records` needs for the next
+/// event, a message of many fragments; record `i` (from 1) is `records[4i..4i+4] = [id, kind, arg, length]`, its
 /// payload the next `length` bytes of the Buffer:
 /// - message (1): `arg` bit 0 binary, bit 1 it came compressed; of several fragments, one fragment (12) record per
 ///   fragment follows, each with its length (the bytes are the message's, not repeated);
@@ -408,12 +409,16 @@ pub fn transport_drain<'env>(
         records[1] = 0.0;
         return Ok(None);
     };
-    let (mut used, mut total, mut full) = (0usize, 0usize, false);
+    let (mut used, mut total, mut full, mut grow) = (0usize, 0usize, false, 0usize);
     let (mut events, more) = hub.drain(|event| {
         let need = records_of(event);
         let size: usize = payload(&event.body).map_or(0, |p| p.iter().map(Bytes::len).sum());
         let fits = used + need < slots && (total + size <= MAX_BATCH_BYTES || used == 0);
         if full || !fits {
+            if used == 0 {
+                // A message of more fragments than `records` has room for.
+                grow = (need + 1) * STRIDE;
+            }
             return false;
         }
         used += need;
@@ -423,6 +428,7 @@ pub fn transport_drain<'env>(
     });
     records[0] = used as f64;
     records[1] = f64::from(u8::from(more));
+    records[2] = grow as f64;
 
     let mut errors = Vec::new();
     let mut slot = STRIDE;
