@@ -583,13 +583,15 @@ pub fn adopt(
     let task = Task { hub, id, shared: Arc::clone(&shared), outbox: Arc::clone(&outbox), config };
     // `head` is parsed here, on the caller's thread, so its events are queued before this
     // returns (ws parses it on the next tick, before anything else is read).
-    let mut parser = Parser {
+    // Boxed: the connection task's future would otherwise hold it by value at each of its
+    // await points (it is the largest part of the reading state).
+    let mut parser = Box::new(Parser {
         receiver: Receiver::new(config.receiver),
         inflater: None,
         done: false,
         close_received: false,
         inflating: false,
-    };
+    });
     // Node emits `head` as `'data'` too (ws unshifts it), to listeners added in the tick of
     // the upgrade: always offer it.
     if !head.is_empty() {
@@ -611,7 +613,7 @@ struct Task {
 
 impl Task {
     /// Runs the connection to its end, then queues `Closed`.
-    async fn run(self, stream: Stream, parser: Parser) {
+    async fn run(self, stream: Stream, parser: Box<Parser>) {
         let mut framer =
             Framer { deflater: None, config: self.config.deflate, keys: MaskKeys::new() };
         // Owned here, not by the writer: what it took but had not written when `destroy()`
@@ -657,7 +659,7 @@ impl Task {
     }
 
     /// Reads until EOF or an error, pausing while JS asked so or is behind.
-    async fn read_loop(&self, stream: &Stream, mut parser: Parser) {
+    async fn read_loop(&self, stream: &Stream, mut parser: Box<Parser>) {
         loop {
             if self.shared.paused.load(Ordering::Acquire)
                 || self.shared.backlog.load(Ordering::Acquire) >= BACKLOG_HIGH_WATER_MARK
