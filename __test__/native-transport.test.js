@@ -425,10 +425,7 @@ describe('native transport', function () {
     ctx = await startServer();
 
     const [ws, sws] = await connect(ctx);
-    const received = [];
-
-    ws.on('message', (data) => received.push(data.toString()));
-
+    const message = once(ws, 'message');
     const written = new Promise((resolve) => {
       assert.strictEqual(
         sws._socket.write(Buffer.from([0x81, 0x02, 0x68, 0x69]), resolve),
@@ -437,8 +434,10 @@ describe('native transport', function () {
     });
 
     assert.strictEqual(await written, null);
-    await once(ws, 'message');
-    assert.deepStrictEqual(received, ['hi']);
+
+    const [data] = await message;
+
+    assert.strictEqual(data.toString(), 'hi');
 
     //
     // Past the high water mark, `write()` says stop and `drain` follows once
