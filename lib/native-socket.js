@@ -598,16 +598,10 @@ class NativeSocket extends EventEmitter {
    * @public
    */
   destroy(err) {
-    if (this.destroyed) return this;
+    if (this._close(false) && err) {
+      process.nextTick(() => this.emit('error', err));
+    }
 
-    this._abandonWrites();
-    this.destroyed = true;
-    this.readable = false;
-    this.writable = false;
-    if (stageOwner === this) flushStage();
-    native.transportDestroy(this._id);
-
-    if (err) process.nextTick(() => this.emit('error', err));
     return this;
   }
 
@@ -618,15 +612,29 @@ class NativeSocket extends EventEmitter {
    * @public
    */
   resetAndDestroy() {
-    if (this.destroyed) return this;
+    this._close(true);
+    return this;
+  }
+
+  /**
+   * Closes the connection at once: writes not reported written yet fail
+   * (what Rust still has goes out if the kernel takes it without waiting).
+   *
+   * @param {Boolean} reset Close with a TCP RST
+   * @return {Boolean} `false` if it was closed already
+   * @private
+   */
+  _close(reset) {
+    if (this.destroyed) return false;
 
     this._abandonWrites();
     this.destroyed = true;
     this.readable = false;
     this.writable = false;
     if (stageOwner === this) flushStage();
-    native.transportReset(this._id);
-    return this;
+    if (reset) native.transportReset(this._id);
+    else native.transportDestroy(this._id);
+    return true;
   }
 
   /**
