@@ -1351,8 +1351,16 @@ class NativeReceiver extends EventEmitter {
       if (!ok) state.needDrain = true;
     }
 
-    this._queue.push(kind, arg, data, fragments);
-    if (this._state === STATE_IDLE) this._run();
+    if (this._state !== STATE_IDLE || this._next < this._queue.length) {
+      this._queue.push(kind, arg, data, fragments);
+      return ok;
+    }
+
+    //
+    // Nothing waits: handle it at once, without queueing it.
+    //
+    this._handle(kind, arg, data, fragments);
+    if (this._state === STATE_IDLE) this._drained();
     return ok;
   }
 
@@ -1375,17 +1383,23 @@ class NativeReceiver extends EventEmitter {
       this._next += 4;
       this._handle(kind, arg, data, fragments);
 
-      if (this._writableState.errorEmitted) {
-        this._queue = [];
-        this._next = 0;
-        return;
-      }
+      if (this._writableState.errorEmitted) break;
     }
 
-    if (this._state !== STATE_IDLE) return;
+    if (this._state === STATE_IDLE || this._writableState.errorEmitted) {
+      queue.length = 0;
+      this._next = 0;
+      if (this._state === STATE_IDLE) this._drained();
+    }
+  }
 
-    this._queue = [];
-    this._next = 0;
+  /**
+   * Everything received was handled: `'finish'` follows if the receiver was
+   * ended.
+   *
+   * @private
+   */
+  _drained() {
     if (this._writableState.ended && !this._writableState.finished) {
       process.nextTick(finishReceiver, this);
     }

@@ -203,7 +203,7 @@ pub fn zlib_option(
 /// The last bytes of one direction's uncompressed stream, at most a window: the dictionary a
 /// compressor or decompressor dropped while idle needs to go on with context takeover. A
 /// window-sized ring while the stream is in use, the bytes alone once compacted.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct History {
     /// A ring of `window` bytes while in use; else the bytes in order.
     bytes: Vec<u8>,
@@ -1173,10 +1173,7 @@ mod tests {
             let chunk = sample(len, i as u32);
             history.push(&chunk);
             all.extend_from_slice(&chunk);
-            let mut copy = History { bytes: history.bytes.clone(), ..History::new(16) };
-            copy.ring = history.ring;
-            copy.at = history.at;
-            copy.len = history.len;
+            let mut copy = history.clone();
             copy.compact();
             assert_eq!(copy.dictionary(), &all[all.len().saturating_sub(16)..]);
         }

@@ -503,16 +503,18 @@ fn write_fd(fd: RawFd, parts: &[&[u8]]) -> usize {
     let mut done = 0;
     with_fd(fd, |mut socket| {
         while done < total {
-            let mut skip = done;
-            let mut slices = Vec::with_capacity(parts.len());
+            // On the stack: this runs for every reply written at once.
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let (mut count, mut skip) = (0, done);
             for part in parts {
                 let start = skip.min(part.len());
                 skip -= start;
-                if start < part.len() {
-                    slices.push(IoSlice::new(&part[start..]));
+                if start < part.len() && count < MAX_IOVECS {
+                    slices[count] = IoSlice::new(&part[start..]);
+                    count += 1;
                 }
             }
-            match socket.write_vectored(&slices) {
+            match socket.write_vectored(&slices[..count]) {
                 Ok(n) if n > 0 => done += n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 _ => break,
