@@ -35,6 +35,52 @@ function messageRate(w, size, cpuUnit) {
 }
 
 /**
+ * Starts a server and one client process with one connection to it.
+ *
+ * @param {Object} h The harness
+ * @param {Boolean} deflate Whether permessage-deflate is negotiated
+ * @return {Promise<Object>} `{ server, client }`
+ */
+async function oneConnection(h, deflate) {
+  const server = await h.server(deflate);
+  const [client] = await h.clients(1);
+  await client.req({
+    cmd: 'connect',
+    port: server.port,
+    n: 1,
+    inflight: 1,
+    deflate
+  });
+  return { server, client };
+}
+
+/**
+ * Opens `n` connections to `server`, split over the client processes, 50 in
+ * flight each.
+ *
+ * @param {Object} server The server process
+ * @param {Object[]} clients Two client processes
+ * @param {Number} n Connections
+ * @param {Boolean} deflate Whether permessage-deflate is negotiated
+ * @param {Object} [hello] `{ size, binary }` of one message each way
+ * @return {Promise<Object[]>} The clients' replies
+ */
+function connectSplit(server, clients, n, deflate, hello) {
+  return Promise.all(
+    clients.map((client, i) =>
+      client.req({
+        cmd: 'connect',
+        port: server.port,
+        n: i === 0 ? Math.ceil(n / 2) : Math.floor(n / 2),
+        inflight: 50,
+        deflate,
+        hello
+      })
+    )
+  );
+}
+
+/**
  * Round trips on one connection: the client sends, waits for the echo, sends again.
  *
  * @param {Number} size Payload size
@@ -44,15 +90,7 @@ function messageRate(w, size, cpuUnit) {
  */
 function echo(size, binary, deflate) {
   return async (h) => {
-    const server = await h.server(deflate);
-    const [client] = await h.clients(1);
-    await client.req({
-      cmd: 'connect',
-      port: server.port,
-      n: 1,
-      inflight: 1,
-      deflate
-    });
+    const { server, client } = await oneConnection(h, deflate);
     await client.req({ cmd: 'echo', size, binary, json: deflate });
     const w = await h.window(server, [client]);
     await client.req({ cmd: 'stop' });
@@ -70,15 +108,7 @@ function echo(size, binary, deflate) {
  */
 function stream(size) {
   return async (h) => {
-    const server = await h.server(false);
-    const [client] = await h.clients(1);
-    await client.req({
-      cmd: 'connect',
-      port: server.port,
-      n: 1,
-      inflight: 1,
-      deflate: false
-    });
+    const { server, client } = await oneConnection(h, false);
     await server.req({ cmd: 'stream', size });
     const w = await h.window(server, [client]);
     await server.req({ cmd: 'stop' });
@@ -98,17 +128,7 @@ function broadcast(n, size) {
   return async (h) => {
     const server = await h.server(false);
     const clients = await h.clients(2);
-    await Promise.all(
-      clients.map((client, i) =>
-        client.req({
-          cmd: 'connect',
-          port: server.port,
-          n: i === 0 ? Math.ceil(n / 2) : Math.floor(n / 2),
-          inflight: 50,
-          deflate: false
-        })
-      )
-    );
+    await connectSplit(server, clients, n, false);
     await server.req({ cmd: 'broadcast', size });
     const w = await h.window(server, clients);
     await server.req({ cmd: 'stop' });
@@ -139,18 +159,7 @@ function idle(n, deflate, hello) {
     const server = await h.server(deflate);
     const clients = await h.clients(2);
     const before = await server.req({ cmd: 'usage', gc: true });
-    const replies = await Promise.all(
-      clients.map((client, i) =>
-        client.req({
-          cmd: 'connect',
-          port: server.port,
-          n: i === 0 ? Math.ceil(count / 2) : Math.floor(count / 2),
-          inflight: 50,
-          deflate,
-          hello
-        })
-      )
-    );
+    const replies = await connectSplit(server, clients, count, deflate, hello);
     await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
     const after = await server.req({ cmd: 'usage', gc: true });
     const errors = replies.reduce((sum, r) => sum + r.errors, 0);
