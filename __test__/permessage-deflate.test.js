@@ -40,6 +40,62 @@ function run(perMessageDeflate, method, data, fin) {
 }
 
 describe('PerMessageDeflate (ws-rs)', () => {
+  it('frees an idle compressor and goes on with its window as the dictionary', async function () {
+    this.timeout(10000);
+
+    const zlib = require('zlib');
+    const { NativeDeflate } = require('../lib/native');
+    const { compact } = NativeDeflate.prototype;
+    const freed = [];
+
+    NativeDeflate.prototype.compact = function () {
+      const result = compact.call(this);
+
+      freed.push(result);
+      return result;
+    };
+
+    try {
+      const perMessageDeflate = new PerMessageDeflate({ threshold: 0 }, true);
+
+      perMessageDeflate.accept([{}]);
+
+      const message = Buffer.from(crypto.randomBytes(3000).toString('base64'));
+      const compress = () =>
+        new Promise((resolve, reject) => {
+          perMessageDeflate.compress(message, true, (err, data) =>
+            err ? reject(err) : resolve(data)
+          );
+        });
+      const first = await compress();
+
+      //
+      // The idle sweep runs every second: within two, the compressor is
+      // freed.
+      //
+      await new Promise((resolve) => setTimeout(resolve, 2200));
+      assert.deepStrictEqual(freed, [true]);
+
+      const second = await compress();
+      const tail = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+      //
+      // One continuous stream for the peer: the repeat is back-references
+      // into the first message.
+      //
+      assert.ok(second.length * 10 < first.length);
+      assert.deepStrictEqual(
+        zlib.inflateRawSync(Buffer.concat([first, tail, second, tail]), {
+          finishFlush: zlib.constants.Z_SYNC_FLUSH
+        }),
+        Buffer.concat([message, message])
+      );
+      perMessageDeflate.cleanup();
+    } finally {
+      NativeDeflate.prototype.compact = compact;
+    }
+  });
+
   it('never calls back synchronously', (done) => {
     const perMessageDeflate = negotiated();
     let returned = false;
