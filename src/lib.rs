@@ -6,3 +6,4 @@
 pub mod bindings;
 pub mod protocol;
 pub mod runtime;
+pub mod sync;

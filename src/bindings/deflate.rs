@@ -13,7 +13,9 @@
 //!
 //! [`protocol::deflate`]: crate::protocol::deflate
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 
 use napi::bindgen_prelude::{
     AsyncTask, Buffer, BufferSlice, Env, Error, JsObjectValue, Result, Status,
@@ -60,12 +62,6 @@ type Failure = (&'static str, String);
 /// An `Error` with a deliberate `code` (napi-rs passes the status string as `code`).
 fn failure_error((code, message): Failure) -> Error<&'static str> {
     Error::new(code, message)
-}
-
-/// Locks a codec. A panic while (de)compressing (a bug) poisons the lock; the codec is used
-/// as is afterwards: at worst that one connection's stream is corrupt, which its peer sees.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A JS number option as a small integer, or `default` when absent or not finite.

@@ -19,7 +19,7 @@ use std::hash::BuildHasher;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, Bytes};
 use tokio::sync::Notify;
@@ -29,6 +29,7 @@ use super::runtime;
 use crate::protocol::deflate::{DeflateConfig, Deflater, InflateConfig, Inflater};
 use crate::protocol::frame::{self, OPCODE_CLOSE, OPCODE_PONG};
 use crate::protocol::receiver::{Event as Parsed, Receiver, ReceiverConfig};
+use crate::sync::lock;
 
 /// Bytes asked of the kernel per read (ws reads 64 KiB chunks too, Node's default).
 const READ_CHUNK: usize = 64 * 1024;
@@ -168,14 +169,6 @@ struct Outbox {
     notify: Notify,
     fd: RawFd,
     is_client: bool,
-}
-
-/// Locks a mutex, taking the data of a poisoned one (nothing panics while holding these).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 impl Outbox {

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use crate::protocol::deflate::InflateError;
 use crate::protocol::error::ProtocolError;
+use crate::sync::lock;
 
 /// State a connection shares between its task and the JS thread.
 #[derive(Debug, Default)]
@@ -134,34 +135,24 @@ impl Hub {
 
     /// Queues an event, ringing the doorbell if the queue was empty.
     pub fn push(&self, event: Event) {
-        let was_empty = {
-            let mut events = match self.events.lock() {
-                Ok(events) => events,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            events.push_back(event);
-            events.len() == 1
-        };
-        if was_empty {
-            (self.bell)();
-        }
+        self.queue(|events| events.push_back(event));
     }
 
     /// Queues events in order, ringing the doorbell if the queue was empty.
     pub fn push_all(&self, batch: Vec<Event>) {
-        if batch.is_empty() {
-            return;
-        }
-        let was_empty = {
-            let mut events = match self.events.lock() {
-                Ok(events) => events,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+        self.queue(|events| events.extend(batch));
+    }
+
+    /// Adds to the queue under its lock; rings once it is unlocked, when the queue went
+    /// from empty to non-empty.
+    fn queue(&self, add: impl FnOnce(&mut VecDeque<Event>)) {
+        let rang = {
+            let mut events = lock(&self.events);
             let was_empty = events.is_empty();
-            events.extend(batch);
-            was_empty
+            add(&mut events);
+            was_empty && !events.is_empty()
         };
-        if was_empty {
+        if rang {
             (self.bell)();
         }
     }
@@ -171,10 +162,7 @@ impl Hub {
     /// backlog back. Returns whether events are left.
     pub fn drain(&self, mut accept: impl FnMut(&Event) -> bool) -> (Vec<Event>, bool) {
         let (taken, more) = {
-            let mut events = match self.events.lock() {
-                Ok(events) => events,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut events = lock(&self.events);
             let count = events.iter().take_while(|event| accept(event)).count();
             let taken: Vec<Event> = events.drain(..count).collect();
             (taken, !events.is_empty())
