@@ -708,6 +708,54 @@ describe('native transport', function () {
     assert.strictEqual(await closed, 1006);
   });
 
+  it('delivers the rest of a batch, fragments kept, after a listener threw', async () => {
+    ctx = await startServer();
+
+    const [ws, sws] = await connect(ctx);
+    const listeners = process.listeners('uncaughtException');
+    const thrown = [];
+    const received = [];
+
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', (err) => thrown.push(err.message));
+
+    try {
+      ws.binaryType = 'fragments';
+      ws.on('message', (data) => {
+        received.push(data.map((fragment) => fragment.toString()).join('|'));
+        if (received.length === 1) throw new Error('boom');
+      });
+
+      //
+      // Both messages leave in one write, so they most likely arrive in one
+      // batch; either way the second comes with its fragments.
+      //
+      sws._socket.write(
+        Buffer.from([
+          ...[0x82, 0x01, 0x61],
+          ...[0x02, 0x01, 0x62],
+          ...[0x00, 0x01, 0x63],
+          ...[0x80, 0x01, 0x64]
+        ])
+      );
+
+      await new Promise((resolve) => {
+        const check = () =>
+          received.length === 2 ? resolve() : setImmediate(check);
+
+        check();
+      });
+    } finally {
+      process.removeAllListeners('uncaughtException');
+      for (const listener of listeners)
+        process.on('uncaughtException', listener);
+    }
+
+    assert.deepStrictEqual(thrown, ['boom']);
+    assert.deepStrictEqual(received, ['a', 'b|c|d']);
+    ws.terminate();
+  });
+
   it('surfaces an exception thrown in a listener as uncaught', async () => {
     const script = `
       const WebSocket = require(${JSON.stringify(path.join(__dirname, '..'))});

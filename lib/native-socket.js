@@ -69,6 +69,8 @@ let initialized = false;
 let keepAlive = null;
 let liveRefs = 0;
 let undelivered = null;
+let batchErrors = null;
+const cursor = { record: 1, offset: 0 };
 let stage = null;
 let stageUsed = 0;
 let stageCount = 0;
@@ -169,7 +171,7 @@ function onDoorbell() {
       const event = events[i];
 
       try {
-        route(event.id, event.kind, event.arg, event.data, null);
+        route(event.id, event.kind, event.arg, event.data, event.fragments);
       } catch (err) {
         undelivered = events.slice(i + 1);
         process.nextTick(onDoorbell);
@@ -183,8 +185,6 @@ function onDoorbell() {
   while (more) {
     const batch = native.transportDrain(records);
     const count = records[0];
-    let errors = null;
-    let offset = 0;
 
     more = records[1] === 1;
 
@@ -200,46 +200,73 @@ function onDoorbell() {
       records = new Float64Array(RECORDS_LENGTH);
     }
 
-    for (let i = 1; i <= count; i++) {
-      const base = i * 4;
-      const id = records[base];
-      const kind = records[base + 1];
-      let arg = records[base + 2];
-      const length = records[base + 3];
-      const data =
-        length === 0 ? EMPTY_BUFFER : batch.subarray(offset, offset + length);
-      let fragments = null;
+    batchErrors = null;
+    cursor.record = 1;
+    cursor.offset = 0;
 
-      offset += length;
-
-      if (
-        kind === KIND_MESSAGE &&
-        i < count &&
-        records[base + 5] === KIND_FRAGMENT
-      ) {
-        let at = data.byteOffset - batch.byteOffset;
-
-        fragments = [];
-        while (i < count && records[(i + 1) * 4 + 1] === KIND_FRAGMENT) {
-          i++;
-          const size = records[i * 4 + 3];
-
-          fragments.push(batch.subarray(at, at + size));
-          at += size;
-        }
-      } else if (kind === KIND_ERROR || kind === KIND_IO_ERROR) {
-        if (errors === null) errors = native.transportTakeErrors();
-        arg = errors[arg];
-      }
-
-      try {
-        route(id, kind, arg, data, fragments);
-      } catch (err) {
-        undelivered = pendingRecords(i + 1, count, batch, offset, errors);
-        process.nextTick(onDoorbell);
-        throw err;
-      }
+    try {
+      decodeRecords(batch, count, route);
+    } catch (err) {
+      //
+      // Copy what is left out of `records` (the next drain reuses it).
+      //
+      undelivered = [];
+      decodeRecords(batch, count, (id, kind, arg, data, fragments) => {
+        undelivered.push({ id, kind, arg, data, fragments });
+      });
+      process.nextTick(onDoorbell);
+      throw err;
     }
+  }
+}
+
+/**
+ * Walks the records of a batch from `cursor`, calling `visit` for each event
+ * (a message's fragment records fold into its `fragments`). `cursor` is moved
+ * past an event before `visit` sees it, so that the walk can go on after
+ * `visit` threw.
+ *
+ * @param {Buffer} batch The payloads
+ * @param {Number} count The number of records
+ * @param {Function} visit Called with `(id, kind, arg, data, fragments)`
+ * @private
+ */
+function decodeRecords(batch, count, visit) {
+  while (cursor.record <= count) {
+    let i = cursor.record;
+    const base = i * 4;
+    const id = records[base];
+    const kind = records[base + 1];
+    let arg = records[base + 2];
+    const length = records[base + 3];
+    const offset = cursor.offset;
+    const data =
+      length === 0 ? EMPTY_BUFFER : batch.subarray(offset, offset + length);
+    let fragments = null;
+
+    if (
+      kind === KIND_MESSAGE &&
+      i < count &&
+      records[base + 5] === KIND_FRAGMENT
+    ) {
+      let at = offset;
+
+      fragments = [];
+      while (i < count && records[(i + 1) * 4 + 1] === KIND_FRAGMENT) {
+        i++;
+        const size = records[i * 4 + 3];
+
+        fragments.push(batch.subarray(at, at + size));
+        at += size;
+      }
+    } else if (kind === KIND_ERROR || kind === KIND_IO_ERROR) {
+      if (batchErrors === null) batchErrors = native.transportTakeErrors();
+      arg = batchErrors[arg];
+    }
+
+    cursor.record = i + 1;
+    cursor.offset = offset + length;
+    visit(id, kind, arg, data, fragments);
   }
 }
 
@@ -269,53 +296,6 @@ function route(id, kind, arg, data, fragments) {
   const socket = sockets.get(id);
 
   if (socket !== undefined) socket._onEvent(kind, arg, data, fragments);
-}
-
-/**
- * Copies the records of a batch not delivered yet out of `records` (reused by
- * the next drain): only after a listener threw.
- *
- * @param {Number} from The first record left
- * @param {Number} count The number of records
- * @param {Buffer} batch The payloads
- * @param {Number} offset The payload offset of record `from`
- * @param {(Object[]|null)} errors The batch's errors
- * @return {Object[]}
- * @private
- */
-function pendingRecords(from, count, batch, offset, errors) {
-  const events = [];
-
-  for (let i = from; i <= count; i++) {
-    const base = i * 4;
-    const kind = records[base + 1];
-    const length = records[base + 3];
-    let arg = records[base + 2];
-
-    if (kind === KIND_FRAGMENT) {
-      //
-      // Fragments are only kept apart for `binaryType = 'fragments'`; the
-      // message still arrives whole.
-      //
-      continue;
-    }
-
-    if (kind === KIND_ERROR || kind === KIND_IO_ERROR) {
-      if (errors === null) errors = native.transportTakeErrors();
-      arg = errors[arg];
-    }
-
-    events.push({
-      id: records[base],
-      kind,
-      arg,
-      data:
-        length === 0 ? EMPTY_BUFFER : batch.subarray(offset, offset + length)
-    });
-    offset += length;
-  }
-
-  return events;
 }
 
 /**
