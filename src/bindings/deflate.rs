@@ -24,7 +24,7 @@ use napi::{JsValue, Task};
 use napi_derive::napi;
 
 use crate::protocol::deflate::{
-    zlib_option, DeflateConfig, Deflater, InflateConfig, Inflater, OptionError, DEFAULT_LEVEL,
+    zlib_option, DeflateConfig, Deflater, InflateConfig, Inflater, ZlibError, DEFAULT_LEVEL,
     DEFAULT_MEM_LEVEL, DEFAULT_STRATEGY, LEVEL_RANGE, MAX_WINDOW_BITS, MEM_LEVEL_RANGE,
     STRATEGY_RANGE, WINDOW_BITS_RANGE,
 };
@@ -185,9 +185,7 @@ fn checked_deflate_config(env: &Env, options: &NativeDeflateOptions) -> Result<D
     })
 }
 
-fn deflate_config(
-    options: &NativeDeflateOptions,
-) -> std::result::Result<DeflateConfig, OptionError> {
+fn deflate_config(options: &NativeDeflateOptions) -> std::result::Result<DeflateConfig, ZlibError> {
     let window_bits =
         zlib_option("windowBits", options.window_bits, WINDOW_BITS_RANGE, MAX_WINDOW_BITS.into())?;
     let level = zlib_option("level", options.level, LEVEL_RANGE, DEFAULT_LEVEL)?;

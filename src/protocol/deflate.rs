@@ -87,61 +87,37 @@ impl Default for DeflateConfig {
     }
 }
 
-/// A failure of the compressor. zlib only fails on a stream in an inconsistent state, which
-/// the parameters checked by [`Deflater::new`] rule out; the variant exists so that such a
-/// bug surfaces as an error rather than as a corrupt frame.
+/// An error as Node's zlib reports it: `err.code` and the message. A failure of the
+/// compressor (`Z_STREAM_ERROR`: zlib only fails on a stream in an inconsistent state, which
+/// the parameters checked by [`Deflater::new`] rule out; it surfaces as an error rather than
+/// as a corrupt frame), or a zlib option out of its range (`ERR_OUT_OF_RANGE`, thrown as a
+/// `RangeError`, Node `lib/zlib.js` `checkRangesOrGetDefault`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeflateError {
+pub struct ZlibError {
+    code: &'static str,
     message: String,
 }
 
-impl DeflateError {
-    /// The code of the error, as Node's zlib names it.
-    pub fn code(&self) -> &'static str {
-        "Z_STREAM_ERROR"
-    }
-
-    /// zlib's message.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for DeflateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DeflateError {}
-
-/// A zlib option out of its range, reported as Node's zlib does: a `RangeError` with the
-/// code `ERR_OUT_OF_RANGE` (Node `lib/zlib.js` `checkRangesOrGetDefault`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OptionError {
-    message: String,
-}
-
-impl OptionError {
+impl ZlibError {
     /// Node's `err.code`.
     pub fn code(&self) -> &'static str {
-        "ERR_OUT_OF_RANGE"
+        self.code
     }
 
-    /// Node's message, e.g. `The value of "options.memLevel" is out of range. It must be >= 1
+    /// The message, e.g. `The value of "options.memLevel" is out of range. It must be >= 1
     /// and <= 9. Received 10`.
     pub fn message(&self) -> &str {
         &self.message
     }
 }
 
-impl fmt::Display for OptionError {
+impl fmt::Display for ZlibError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for OptionError {}
+impl std::error::Error for ZlibError {}
 
 /// A JS number as Node's `ERR_OUT_OF_RANGE` prints it: integers without a fraction, and
 /// integers beyond 2^32 with `_` separators (Node `addNumericalSeparator`).
@@ -171,14 +147,14 @@ fn js_number(value: f64) -> String {
 }
 
 /// Checks one numeric zlib option as Node's zlib does: absent or `NaN` is `default`, an
-/// infinite or out-of-range value is an [`OptionError`], and a fraction is dropped (Node
+/// infinite or out-of-range value is an [`ZlibError`], and a fraction is dropped (Node
 /// reads the value as an `Int32`). `name` is the option's key, e.g. `memLevel`.
 pub fn zlib_option(
     name: &str,
     value: Option<f64>,
     range: RangeInclusive<i32>,
     default: i32,
-) -> Result<i32, OptionError> {
+) -> Result<i32, ZlibError> {
     let value = match value {
         Some(v) if !v.is_nan() => v,
         _ => return Ok(default),
@@ -192,7 +168,8 @@ pub fn zlib_option(
     } else {
         "a finite number".to_owned()
     };
-    Err(OptionError {
+    Err(ZlibError {
+        code: "ERR_OUT_OF_RANGE",
         message: format!(
             "The value of \"options.{name}\" is out of range. It must be {expected}. Received {}",
             js_number(value)
@@ -348,7 +325,7 @@ impl Deflater {
     /// Compresses one fragment of a message with `Z_SYNC_FLUSH`. With `fin` (the last
     /// fragment) the `00 00 ff ff` tail is removed (RFC 7692 §7.2.1) and, without context
     /// takeover, the window is dropped afterwards.
-    pub fn compress(&mut self, data: &[u8], fin: bool) -> Result<Vec<u8>, DeflateError> {
+    pub fn compress(&mut self, data: &[u8], fin: bool) -> Result<Vec<u8>, ZlibError> {
         let (config, history) = (self.config, &self.history);
         let stream = self.stream.get_or_insert_with(|| {
             let mut stream = Deflate::new_with_config(config);
@@ -384,7 +361,7 @@ impl Deflater {
             if let Err(err) = result {
                 let message = stream.error_message().unwrap_or(err.as_str()).to_owned();
                 self.reset();
-                return Err(DeflateError { message });
+                return Err(ZlibError { code: "Z_STREAM_ERROR", message });
             }
             consumed += read;
             // zlib's contract: a flush is complete when deflate returns with output space

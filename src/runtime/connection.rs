@@ -888,7 +888,7 @@ impl Framer {
                 let deflater = self.deflater.get_or_insert_with(|| Deflater::new(config));
                 match deflater.compress(&data, fin) {
                     Ok(compressed) => Bytes::from(compressed),
-                    // zlib only fails on an inconsistent stream (see `DeflateError`); the
+                    // zlib only fails on an inconsistent stream (see `ZlibError`); the
                     // frame then goes out uncompressed rather than corrupt.
                     Err(_) => data,
                 }
