@@ -421,6 +421,50 @@ describe('native transport', function () {
     ws.terminate();
   });
 
+  it('reads a paused socket up to its high water mark, through `push()`, and parses what it holds when it closes', async () => {
+    ctx = await startServer();
+
+    const [ws, sws] = await connect(ctx);
+    const received = [];
+    const pushed = [];
+    const push = ws._socket.push;
+
+    ws.on('message', (data) => received.push(data.toString()));
+    ws._socket.push = function (chunk) {
+      pushed.push(this._readableState.length);
+      return push.call(this, chunk);
+    };
+    ws.pause();
+    sws.send('held');
+
+    //
+    // The chunk is read while paused (as a paused `net.Socket` reads into its
+    // buffer) and counted, but nothing is emitted.
+    //
+    while (ws._socket._readableState.length === 0) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+
+    assert.strictEqual(ws._socket._readableState.length, 6);
+    assert.deepStrictEqual(pushed, [0]);
+    assert.deepStrictEqual(received, []);
+
+    //
+    // A big message stops the reading after about a high water mark: the
+    // rest waits in the kernel and in the sender.
+    //
+    sws.send(Buffer.alloc(8 * 1024 * 1024));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(ws._socket._readableState.length <= 6 + 128 * 1024);
+    assert.ok(sws.bufferedAmount > 0);
+
+    const closed = once(ws, 'close');
+
+    ws.terminate();
+    await closed;
+    assert.strictEqual(received[0], 'held');
+  });
+
   it('writes raw bytes with `_socket.write()`, with callbacks and `drain`', async () => {
     ctx = await startServer();
 

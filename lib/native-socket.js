@@ -58,8 +58,16 @@ const WRITE_DONE = 2;
 const STAGE_SIZE = 64 * 1024;
 const STAGE_MAX_PAYLOAD = 2 * 1024;
 
-// The `highWaterMark` of `write()`, as a `net.Socket`'s.
+// The `highWaterMark` of `write()` and of what a paused socket holds, as a
+// `net.Socket`'s.
 const HIGH_WATER_MARK = 16 * 1024;
+
+//
+// What the read path hands to `push()` for each chunk Rust read (its size is
+// in `_chunkSize`): a chunk goes through `push()` as on a `net.Socket`, where
+// listeners may watch it.
+//
+const READ_CHUNK = Symbol('read-chunk');
 
 const sockets = new Map();
 const nudged = new Map();
@@ -487,6 +495,7 @@ class NativeSocket extends EventEmitter {
 
     this._id = id;
     this._eventQueue = [];
+    this._chunkSize = 0;
     this._midChunk = false;
     this._closing = false;
     this._paused = false;
@@ -625,6 +634,7 @@ class NativeSocket extends EventEmitter {
    * @public
    */
   push(chunk) {
+    if (chunk === READ_CHUNK) return this._onRead(this._chunkSize);
     if (chunk === null || chunk === undefined || this.destroyed) return false;
 
     return native.transportInject(
@@ -681,7 +691,8 @@ class NativeSocket extends EventEmitter {
   }
 
   /**
-   * Stops reading: Rust reads no more from the connection.
+   * Stops emitting what is read. As with a `net.Socket`, the connection is
+   * still read until about a high water mark's worth is held (Rust counts).
    *
    * @return {NativeSocket} this
    * @public
@@ -694,6 +705,38 @@ class NativeSocket extends EventEmitter {
       this.emit('pause');
     }
     return this;
+  }
+
+  /**
+   * Takes what a paused socket holds (ws reads it when the socket closes),
+   * for the receiver's `write()`. Unlike a `net.Socket`, the result is not
+   * the bytes but the events Rust parsed from them.
+   *
+   * @return {(HeldEvents|null)} The held chunks' events, or `null`
+   * @public
+   */
+  read() {
+    if (this._readableState.length === 0) return null;
+
+    const queue = this._eventQueue;
+    const events = [];
+    const kept = [];
+
+    for (let i = 0; i < queue.length; i += 4) {
+      const kind = queue[i];
+
+      if (kind <= KIND_ERROR || kind === KIND_CHUNK) {
+        events.push(kind, queue[i + 1], queue[i + 2], queue[i + 3]);
+      } else if (kind === KIND_DATA) {
+        this.emit('data', queue[i + 2]);
+      } else {
+        kept.push(kind, queue[i + 1], queue[i + 2], queue[i + 3]);
+      }
+    }
+
+    this._eventQueue = kept;
+    this._readableState.length = 0;
+    return new HeldEvents(events);
   }
 
   /**
@@ -948,8 +991,9 @@ class NativeSocket extends EventEmitter {
   }
 
   /**
-   * Handles an event of the connection, in order; while the socket is paused
-   * they wait, as a paused `net.Socket` emits nothing.
+   * Handles an event of the connection, in order. What is read waits while
+   * the socket is paused, as a paused `net.Socket` emits no `'data'` and no
+   * `'end'`; the write side's events and `'close'` do not.
    *
    * @param {Number} kind The event kind
    * @param {*} arg Its number (or error)
@@ -958,13 +1002,49 @@ class NativeSocket extends EventEmitter {
    * @private
    */
   _onEvent(kind, arg, data, fragments) {
-    if (kind === KIND_WRITTEN) {
-      this._written(arg);
-      return;
+    switch (kind) {
+      case KIND_WRITTEN:
+        this._written(arg);
+        return;
+      case KIND_CHUNK:
+        this._chunkSize = arg;
+        this.push(READ_CHUNK);
+        return;
+      case KIND_CLOSED:
+        this._closing = true;
+      // falls through
+      case KIND_FINISH:
+      case KIND_IO_ERROR:
+        this._dispatch(kind, arg, data, fragments);
+        return;
     }
 
-    if (kind === KIND_CLOSED) this._closing = true;
+    this._take(kind, arg, data, fragments);
+  }
 
+  /**
+   * A chunk was read: its events came before it. While paused, it is held
+   * (`_readableState.length` counts it) until `resume()` or `read()`.
+   *
+   * @param {Number} size Its size in bytes
+   * @return {Boolean} Whether the socket holds less than its high water mark
+   * @private
+   */
+  _onRead(size) {
+    this._take(KIND_CHUNK, size, EMPTY_BUFFER, null);
+    return this._readableState.length < HIGH_WATER_MARK;
+  }
+
+  /**
+   * Dispatches a read-side event, or queues it behind those waiting.
+   *
+   * @param {Number} kind The event kind
+   * @param {*} arg Its number (or error)
+   * @param {Buffer} data Its payload
+   * @param {(Buffer[]|null)} fragments A message's fragments, when several
+   * @private
+   */
+  _take(kind, arg, data, fragments) {
     const queue = this._eventQueue;
 
     if (queue.length === 0 && this._flowing(kind)) {
@@ -973,16 +1053,14 @@ class NativeSocket extends EventEmitter {
     }
 
     queue.push(kind, arg, data, fragments);
+    if (kind === KIND_CHUNK) this._readableState.length += arg;
     this._flush();
   }
 
   /**
-   * Tells whether an event may be dispatched now. While paused, events wait
-   * (a paused `net.Socket` emits no `'data'` and no `'end'`), except the rest
-   * of a chunk the receiver has begun (ws's receiver handles a chunk written
-   * to it whole, whatever its socket does meanwhile), and except when the
-   * connection is gone: then they all go, as ws reads what a closed socket
-   * buffered.
+   * Tells whether an event may be dispatched now: when not paused, or when
+   * it is the rest of a chunk the receiver has begun (ws's receiver handles a
+   * chunk written to it whole, whatever its socket does meanwhile).
    *
    * @param {Number} kind The event kind
    * @return {Boolean}
@@ -991,7 +1069,6 @@ class NativeSocket extends EventEmitter {
   _flowing(kind) {
     return (
       !this._paused ||
-      this._closing ||
       (this._midChunk && (kind <= KIND_ERROR || kind === KIND_CHUNK))
     );
   }
@@ -1007,6 +1084,7 @@ class NativeSocket extends EventEmitter {
     while (queue.length > 0 && this._flowing(queue[0])) {
       const [kind, arg, data, fragments] = queue.splice(0, 4);
 
+      if (kind === KIND_CHUNK) this._readableState.length -= arg;
       this._dispatch(kind, arg, data, fragments);
     }
   }
@@ -1211,6 +1289,18 @@ function flushSocket(socket) {
 }
 
 /**
+ * The events of the chunks a paused socket held, taken by `read()`.
+ */
+class HeldEvents {
+  /**
+   * @param {Array} events Flat `[kind, arg, data, fragments]` records
+   */
+  constructor(events) {
+    this.events = events;
+  }
+}
+
+/**
  * Builds the error of a failed socket call, as Node's (`read ECONNRESET`).
  *
  * @param {Object} record The error record
@@ -1275,12 +1365,27 @@ class NativeReceiver extends EventEmitter {
   }
 
   /**
-   * Nothing to parse in JS: the bytes go to Rust.
+   * Takes the events a paused socket held (`NativeSocket#read()`), as ws's
+   * receiver takes the bytes a closed socket buffered. Anything else is
+   * ignored: Rust parses what is read.
    *
-   * @return {Boolean} `true`
+   * @param {*} chunk The held events
+   * @return {Boolean} `false` when the chunks not fully handled reach ws's
+   *     high water mark
    * @public
    */
-  write() {
+  write(chunk) {
+    if (chunk instanceof HeldEvents) {
+      const events = chunk.events;
+      let ok = true;
+
+      for (let i = 0; i < events.length; i += 4) {
+        ok = this._push(events[i], events[i + 1], events[i + 2], events[i + 3]);
+      }
+
+      return ok;
+    }
+
     return true;
   }
 

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{Buf, Bytes};
 use tokio::sync::Notify;
 
-use super::queue::{Event, EventBody, Hub, Shared, BACKLOG_HIGH_WATER_MARK};
+use super::queue::{Event, EventBody, Hub, Shared, BACKLOG_HIGH_WATER_MARK, PAUSED_READ_LIMIT};
 use super::runtime;
 use crate::protocol::deflate::{DeflateConfig, Deflater, InflateConfig, Inflater};
 use crate::protocol::frame::{self, OPCODE_CLOSE, OPCODE_PONG};
@@ -158,6 +158,9 @@ struct OutState {
     close_sent: bool,
     /// The descriptor is closed or about to be: nobody may write to it any more.
     closed: bool,
+    /// The peer ended its side: compressions not started yet wait for JS's `end()`, which
+    /// fails them as ws fails the messages still compressing when its socket ends.
+    read_ended: bool,
     keys: MaskKeys,
 }
 
@@ -310,12 +313,26 @@ impl Outbox {
     /// The task's next batch, or `None` (and the write side idle) when there is none.
     fn take(&self) -> Option<VecDeque<Item>> {
         let mut state = lock(&self.state);
-        if state.corked || state.items.is_empty() || state.closed {
+        let ready = if state.read_ended {
+            // ws handles the peer's FIN before a compression it queued completes (zlib's
+            // callback needs another turn of the event loop): start none once it was read.
+            state.items.iter().position(|item| matches!(item, Item::Compress(_)))
+        } else {
+            None
+        }
+        .unwrap_or(state.items.len());
+        if state.corked || ready == 0 || state.closed {
             state.busy = false;
             return None;
         }
         state.busy = true;
-        Some(std::mem::take(&mut state.items))
+        let rest = state.items.split_off(ready);
+        Some(std::mem::replace(&mut state.items, rest))
+    }
+
+    /// The peer ended its side.
+    fn read_ended(&self) {
+        lock(&self.state).read_ended = true;
     }
 
     /// Marks the descriptor closed and returns what was still queued.
@@ -370,8 +387,10 @@ impl Handle {
         self.outbox.end()
     }
 
-    /// Stops reading (TCP backpressure then reaches the peer).
+    /// Stops reading, after [`PAUSED_READ_LIMIT`] more bytes (TCP backpressure then reaches
+    /// the peer).
     pub fn pause(&self) {
+        self.shared.paused_read.store(0, Ordering::Release);
         self.shared.paused.store(true, Ordering::Release);
     }
 
@@ -569,6 +588,7 @@ pub fn adopt(
             ending: false,
             close_sent: false,
             closed: false,
+            read_ended: false,
             keys: MaskKeys::new(),
         }),
         notify: Notify::new(),
@@ -656,7 +676,8 @@ impl Task {
     /// Reads until EOF or an error, pausing while JS asked so or is behind.
     async fn read_loop(&self, stream: &Stream, mut parser: Box<Parser>) {
         loop {
-            if self.shared.paused.load(Ordering::Acquire)
+            if (self.shared.paused.load(Ordering::Acquire)
+                && self.shared.paused_read.load(Ordering::Acquire) >= PAUSED_READ_LIMIT)
                 || self.shared.backlog.load(Ordering::Acquire) >= BACKLOG_HIGH_WATER_MARK
             {
                 self.shared.wake.notified().await;
@@ -692,10 +713,15 @@ impl Task {
             });
             match result {
                 Ok(0) => {
+                    self.outbox.read_ended();
                     self.emit(EventBody::End);
                     return;
                 }
-                Ok(_) => {}
+                Ok(n) => {
+                    if self.shared.paused.load(Ordering::Acquire) {
+                        self.shared.paused_read.fetch_add(n, Ordering::AcqRel);
+                    }
+                }
                 Err(err)
                     if matches!(
                         err.kind(),
@@ -782,9 +808,7 @@ impl Parser {
         // The chunk's events reach the queue together, so that JS sees a chunk whole.
         let mut events = Vec::new();
         self.parse(task, chunk, &mut events);
-        if !self.done {
-            events.push(Event::new(task.id, EventBody::Chunk(chunk.len())));
-        }
+        events.push(Event::new(task.id, EventBody::Chunk(chunk.len())));
         task.hub.push_all(events);
     }
 
@@ -1197,6 +1221,33 @@ mod tests {
         assert_eq!(handle.end(), Some(4));
         assert_eq!(handle.end(), Some(0));
         handle.destroy();
+    }
+
+    #[test]
+    fn after_the_peers_fin_no_compression_starts_and_end_drops_it() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let handle = adopt_server(&hub, 5, &server);
+        drop(server);
+        handle.uncork();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::End)));
+        let frame = |compress: bool| OutFrame {
+            data: b"x",
+            opcode: 1,
+            fin: true,
+            rsv1: false,
+            compress,
+            mask: Mask::None,
+        };
+        assert_eq!(unsafe { handle.send(&frame(false), false) }, Sent::Written);
+        assert_eq!(unsafe { handle.send(&frame(true), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&frame(false), false) }, Sent::Queued);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(handle.end(), Some(2));
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(got, [0x81, 0x01, b'x']);
     }
 
     #[test]

@@ -17,8 +17,11 @@ use crate::sync::lock;
 /// State a connection shares between its task and the JS thread.
 #[derive(Debug, Default)]
 pub struct Shared {
-    /// `pause()` was called: the task stops reading.
+    /// `pause()` was called: the task stops reading once it has read
+    /// [`PAUSED_READ_LIMIT`] bytes more.
     pub paused: AtomicBool,
+    /// Bytes read since `pause()`.
+    pub paused_read: AtomicUsize,
     /// Payload bytes pushed to the queue and not drained by JS yet.
     pub backlog: AtomicUsize,
     /// Wakes the reader after `resume()` or a drain that brought the backlog down.
@@ -37,6 +40,10 @@ pub struct Shared {
 
 /// The reader stops reading while this many payload bytes wait for JS.
 pub const BACKLOG_HIGH_WATER_MARK: usize = 4 * 1024 * 1024;
+
+/// A paused connection is still read up to this many bytes, as a paused `net.Socket` reads
+/// until its buffer reaches its `highWaterMark` (ws reads what it holds when it closes).
+pub const PAUSED_READ_LIMIT: usize = 16 * 1024;
 
 /// What happened on a connection.
 #[derive(Debug)]
