@@ -183,7 +183,7 @@ describe('native transport', function () {
     assert.strictEqual(serverCode, 1005);
   });
 
-  it('stays on the Node transport unless asked', async () => {
+  it('takes over by default, and leaves the socket to Node when told', async () => {
     const previous = process.env.WS_RS_TRANSPORT;
 
     delete process.env.WS_RS_TRANSPORT;
@@ -191,13 +191,22 @@ describe('native transport', function () {
     try {
       ctx = await startServer({ transport: undefined });
 
-      const [ws, sws] = await connect(ctx, { transport: undefined });
+      let [ws, sws] = await connect(ctx, { transport: undefined });
 
+      assert.ok(ws._socket instanceof NativeSocket);
+      assert.ok(sws._socket instanceof NativeSocket);
+      ws.terminate();
+      await stop(ctx.wss);
+
+      process.env.WS_RS_TRANSPORT = 'node';
+      ctx = await startServer({ transport: undefined });
+      [ws, sws] = await connect(ctx, { transport: undefined });
       assert.ok(ws._socket instanceof net.Socket);
       assert.ok(sws._socket instanceof net.Socket);
       ws.terminate();
     } finally {
-      if (previous !== undefined) process.env.WS_RS_TRANSPORT = previous;
+      if (previous === undefined) delete process.env.WS_RS_TRANSPORT;
+      else process.env.WS_RS_TRANSPORT = previous;
     }
   });
 

@@ -85,7 +85,7 @@ let stageCount = 0;
 let stageOwner = null;
 
 /**
- * Tells whether the native transport is asked for.
+ * Tells whether the native transport is wanted.
  *
  * @param {String} [option] The `transport` option (`'native'` or `'node'`)
  * @return {Boolean}
@@ -96,7 +96,8 @@ function wantsNative(option) {
 }
 
 /**
- * Resolves the transport: the option, else `WS_RS_TRANSPORT`, else `'node'`.
+ * Resolves the transport: the option, else `WS_RS_TRANSPORT`, else
+ * `'native'`. Only `'node'` selects the Node-socket transport.
  *
  * @param {String} [option] The `transport` option (`'native'` or `'node'`)
  * @return {String} `'native'` or `'node'`
@@ -105,7 +106,7 @@ function wantsNative(option) {
 function resolveTransport(option) {
   const transport = option !== undefined ? option : process.env.WS_RS_TRANSPORT;
 
-  return transport === 'native' ? 'native' : 'node';
+  return transport === 'node' ? 'node' : 'native';
 }
 
 /**
