@@ -115,6 +115,13 @@ impl Event {
         Self { id, body, cost: 0, shared: None }
     }
 
+    /// Whether JS must be woken for it. A chunk record alone is not: it only updates JS's
+    /// accounting, which can wait for the next event that needs JS (a large message read in
+    /// many chunks then wakes JS once, not once per chunk).
+    fn is_urgent(&self) -> bool {
+        !matches!(self.body, EventBody::Chunk(_))
+    }
+
     /// An event whose payload counts towards the connection's backlog until drained.
     pub fn with_cost(id: u32, body: EventBody, shared: &Arc<Shared>, cost: usize) -> Self {
         shared.backlog.fetch_add(cost, Ordering::AcqRel);
@@ -124,8 +131,15 @@ impl Event {
 
 /// The event queue and doorbell of one JS environment.
 pub struct Hub {
-    events: Mutex<VecDeque<Event>>,
+    queue: Mutex<Queue>,
     bell: Box<dyn Fn() + Send + Sync>,
+}
+
+/// The events, and whether the doorbell rang since JS last emptied them.
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    rung: bool,
 }
 
 impl std::fmt::Debug for Hub {
@@ -135,31 +149,35 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    /// A queue that calls `bell` whenever it goes from empty to non-empty.
+    /// A queue that calls `bell` once per batch: on the first event that needs JS since JS
+    /// last emptied the queue.
     pub fn new(bell: Box<dyn Fn() + Send + Sync>) -> Self {
-        Self { events: Mutex::new(VecDeque::new()), bell }
+        Self { queue: Mutex::new(Queue::default()), bell }
     }
 
-    /// Queues an event, ringing the doorbell if the queue was empty.
+    /// Queues an event (see [`Hub::push_all`]).
     pub fn push(&self, event: Event) {
-        self.queue(|events| events.push_back(event));
+        let urgent = event.is_urgent();
+        self.queue(urgent, |events| events.push_back(event));
     }
 
-    /// Queues events in order, ringing the doorbell if the queue was empty.
+    /// Queues events in order, ringing the doorbell unless it rang already or none of them
+    /// is urgent.
     pub fn push_all(&self, batch: Vec<Event>) {
-        self.queue(|events| events.extend(batch));
+        let urgent = batch.iter().any(Event::is_urgent);
+        self.queue(urgent, |events| events.extend(batch));
     }
 
-    /// Adds to the queue under its lock; rings once it is unlocked, when the queue went
-    /// from empty to non-empty.
-    fn queue(&self, add: impl FnOnce(&mut VecDeque<Event>)) {
-        let rang = {
-            let mut events = lock(&self.events);
-            let was_empty = events.is_empty();
-            add(&mut events);
-            was_empty && !events.is_empty()
+    /// Adds to the queue under its lock; rings once it is unlocked.
+    fn queue(&self, urgent: bool, add: impl FnOnce(&mut VecDeque<Event>)) {
+        let ring = {
+            let mut queue = lock(&self.queue);
+            add(&mut queue.events);
+            let ring = urgent && !queue.rung;
+            queue.rung |= ring;
+            ring
         };
-        if rang {
+        if ring {
             (self.bell)();
         }
     }
@@ -169,10 +187,12 @@ impl Hub {
     /// backlog back. Returns whether events are left.
     pub fn drain(&self, mut accept: impl FnMut(&Event) -> bool) -> (Vec<Event>, bool) {
         let (taken, more) = {
-            let mut events = lock(&self.events);
-            let count = events.iter().take_while(|event| accept(event)).count();
-            let taken: Vec<Event> = events.drain(..count).collect();
-            (taken, !events.is_empty())
+            let mut queue = lock(&self.queue);
+            let count = queue.events.iter().take_while(|event| accept(event)).count();
+            let taken: Vec<Event> = queue.events.drain(..count).collect();
+            let more = !queue.events.is_empty();
+            queue.rung &= more;
+            (taken, more)
         };
         for event in &taken {
             if let Some(shared) = &event.shared {
@@ -204,6 +224,23 @@ mod tests {
         hub.push(Event::new(2, EventBody::End));
         assert_eq!(rings.load(Ordering::SeqCst), 1);
         assert_eq!(hub.drain(|_| true).0.len(), 2);
+        hub.push(Event::new(1, EventBody::Closed));
+        assert_eq!(rings.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_chunk_record_alone_waits_for_the_next_urgent_event() {
+        let rings = Arc::new(AtomicU32::new(0));
+        let counter = Arc::clone(&rings);
+        let hub = Hub::new(Box::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
+        hub.push_all(vec![Event::new(1, EventBody::Chunk(10))]);
+        hub.push(Event::new(1, EventBody::Chunk(10)));
+        assert_eq!(rings.load(Ordering::SeqCst), 0);
+        hub.push_all(vec![Event::new(1, EventBody::End), Event::new(1, EventBody::Chunk(1))]);
+        assert_eq!(rings.load(Ordering::SeqCst), 1);
+        assert_eq!(hub.drain(|_| true).0.len(), 4);
         hub.push(Event::new(1, EventBody::Closed));
         assert_eq!(rings.load(Ordering::SeqCst), 2);
     }
