@@ -101,6 +101,13 @@ enum Step {
     Emit(Event),
 }
 
+/// Frames whose payload spans chunks from this size on are gathered into one buffer as
+/// they arrive (smaller ones are joined once complete).
+const GATHER_MIN: usize = 64 * 1024;
+
+/// The most a gathering buffer reserves up front; a larger payload grows it as it arrives.
+const GATHER_CAPACITY_MAX: usize = 4 * 1024 * 1024;
+
 /// An incremental WebSocket frame parser for one connection and one direction.
 #[derive(Debug)]
 pub struct Receiver {
@@ -108,6 +115,12 @@ pub struct Receiver {
     /// Pushed chunks not yet fully consumed (ws's `_buffers`), with their total length.
     buffers: VecDeque<BytesMut>,
     buffered_bytes: usize,
+    /// The only buffer holds the start of a large frame's payload, sized for all of it: the
+    /// next chunks are appended to it, so the payload is copied once, not twice.
+    gathering: bool,
+    /// Chunks folded into the gathering buffer beyond the one it counts as, so that
+    /// `max_buffered_chunks` counts what ws's `_buffers` would hold.
+    folded_chunks: usize,
     state: State,
 
     // The current frame (ws's `_fin`, `_opcode`, `_masked`, `_mask`, `_payloadLength`).
@@ -148,6 +161,8 @@ impl Receiver {
             config,
             buffers: VecDeque::new(),
             buffered_bytes: 0,
+            gathering: false,
+            folded_chunks: 0,
             state: State::GetInfo,
             fin: false,
             opcode: 0,
@@ -177,15 +192,54 @@ impl Receiver {
             return Ok(());
         }
         let limit = self.config.max_buffered_chunks;
-        if limit > 0 && self.buffers.len() >= limit {
+        if limit > 0 && self.buffers.len() + self.folded_chunks >= limit {
             self.errored = true;
             return Err(ProtocolError::TooManyBufferedChunks);
         }
-        if !chunk.is_empty() {
-            self.buffered_bytes += chunk.len();
-            self.buffers.push_back(BytesMut::from(chunk));
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let mut rest = chunk;
+        if self.gathering {
+            // Only the payload's bytes join it; what follows the frame is a chunk of its own
+            // (which then stands for this chunk in the count).
+            let need = self.payload_remaining();
+            let (payload, after) = rest.split_at(need.min(rest.len()));
+            if let Some(gathered) = self.buffers.back_mut() {
+                gathered.extend_from_slice(payload);
+            }
+            self.buffered_bytes += payload.len();
+            self.gathering = payload.len() < need;
+            if after.is_empty() {
+                self.folded_chunks += 1;
+            }
+            rest = after;
+        }
+        if !rest.is_empty() {
+            self.buffered_bytes += rest.len();
+            self.buffers.push_back(BytesMut::from(rest));
         }
         Ok(())
+    }
+
+    /// Payload bytes of the current frame not buffered yet (in [`State::GetData`]).
+    fn payload_remaining(&self) -> usize {
+        usize::try_from(self.payload_length)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.buffered_bytes)
+    }
+
+    /// Starts gathering a large frame's payload into one buffer (everything buffered is the
+    /// start of it). Its capacity is bounded: a peer's length alone allocates little.
+    fn gather(&mut self, len: usize) {
+        let mut gathered = BytesMut::with_capacity(len.min(GATHER_CAPACITY_MAX));
+        let count = self.buffers.len();
+        for chunk in self.buffers.drain(..) {
+            gathered.extend_from_slice(&chunk);
+        }
+        self.buffers.push_back(gathered);
+        self.folded_chunks += count.saturating_sub(1);
+        self.gathering = true;
     }
 
     /// Hands back the inflated bytes of the pending [`Event::Inflate`]. `fin` repeats the
@@ -354,10 +408,15 @@ impl Receiver {
         let data = if self.payload_length > 0 {
             let Ok(len) = usize::try_from(self.payload_length) else { return Ok(Step::NeedMore) };
             if self.buffered_bytes < len {
+                if !self.gathering && len >= GATHER_MIN {
+                    self.gather(len);
+                }
                 self.check_partial_text()?;
                 return Ok(Step::NeedMore);
             }
             let mut data = self.consume(len);
+            self.gathering = false;
+            self.folded_chunks = 0;
             // The first `frame_validated` bytes were unmasked in place as they arrived.
             let done = self.frame_validated;
             if self.masked && self.mask != [0; 4] && done < data.len() {
@@ -1001,6 +1060,32 @@ mod tests {
         receiver.push(&frame[..10]).unwrap();
         assert_eq!(receiver.next(), Some(Err(ProtocolError::MaxPayloadExceeded)));
         assert_eq!(receiver.next(), None);
+    }
+
+    #[test]
+    fn gathers_a_large_payload_across_chunks_and_counts_them_as_ws_does() {
+        let payload: Vec<u8> = (0..200 * 1024).map(|i| (i % 251) as u8).collect();
+        let mut input = encode_frame(&payload, OPCODE_BINARY, true, false, Some(KEY));
+        input.extend_from_slice(&encode_frame(&[], 0x0a, true, false, Some(KEY)));
+        let cuts = [100, 70_000, 70_001, 150_000, input.len() - 1];
+        let mut receiver = Receiver::new(server());
+        let mut out = Vec::new();
+        let mut from = 0;
+        for &to in cuts.iter().chain([input.len()].iter()) {
+            receiver.push(&input[from..to]).unwrap();
+            out.extend(&mut receiver);
+            from = to;
+        }
+        assert_eq!(out, [Ok(binary(&[&payload])), Ok(Event::Pong(Bytes::new()))]);
+
+        // ws's `_buffers` holds every chunk of the unfinished frame: the third one is refused.
+        let config = ReceiverConfig { max_buffered_chunks: 2, ..server() };
+        let mut receiver = Receiver::new(config);
+        receiver.push(&input[..100]).unwrap();
+        assert_eq!(receiver.next(), None);
+        receiver.push(&input[100..70_000]).unwrap();
+        assert_eq!(receiver.next(), None);
+        assert_eq!(receiver.push(&input[70_000..]), Err(ProtocolError::TooManyBufferedChunks));
     }
 
     #[test]
