@@ -321,10 +321,10 @@ export declare function transportInit(callback: Doorbell): void
 export declare function transportInject(id: number, data: Buffer): boolean
 
 /**
- * Queues a nudge event for `id` from a runtime thread: one real trip through the runtime
- * and back, the step ws takes through zlib's thread pool for each compressed message
- * (`lib/native-socket.js` delivers those one such step apart, as ws does). Works for a
- * closed connection too.
+ * Queues a nudge event for `id` behind everything queued, and rings: it comes back in a
+ * later turn of the event loop, after what the runtime queued meanwhile, the step ws takes
+ * through zlib's thread pool for each compressed message (`lib/native-socket.js` delivers
+ * those one such step apart, as ws does). Works for a closed connection too.
  */
 export declare function transportNudge(id: number): void
 

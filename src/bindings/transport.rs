@@ -295,17 +295,16 @@ pub fn transport_inject(id: u32, data: BufferSlice) -> bool {
     with_handle(id, |handle| handle.inject(data)).unwrap_or(false)
 }
 
-/// Queues a nudge event for `id` from a runtime thread: one real trip through the runtime
-/// and back, the step ws takes through zlib's thread pool for each compressed message
-/// (`lib/native-socket.js` delivers those one such step apart, as ws does). Works for a
-/// closed connection too.
+/// Queues a nudge event for `id` behind everything queued, and rings: it comes back in a
+/// later turn of the event loop, after what the runtime queued meanwhile, the step ws takes
+/// through zlib's thread pool for each compressed message (`lib/native-socket.js` delivers
+/// those one such step apart, as ws does). Works for a closed connection too.
 #[napi]
 pub fn transport_nudge(id: u32) -> Result<()> {
     let Some(hub) = HUB.with(|slot| slot.borrow().clone()) else {
         return Err(Error::new(Status::GenericFailure, "transportInit() was not called"));
     };
-    let rt = crate::runtime::runtime().map_err(|err| Error::new(Status::GenericFailure, err))?;
-    rt.spawn(async move { hub.push(Event::new(id, EventBody::Nudge)) });
+    hub.push(Event::new(id, EventBody::Nudge));
     Ok(())
 }
 
