@@ -15,11 +15,14 @@
 use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::hash::BuildHasher;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use tokio::sync::Notify;
@@ -634,13 +637,14 @@ impl Task {
         // Owned here, not by the writer: what it took but had not written when `destroy()`
         // cancelled it still goes out below.
         let mut out = VecDeque::new();
-        let killed = {
-            let reading = self.read_loop(&stream, parser);
-            let writing = self.write_loop(&stream, &mut framer, &mut out);
-            tokio::select! {
-                _ = async { tokio::join!(reading, writing) } => false,
-                () = self.shared.kill.notified() => true,
-            }
+        // The halves are built inside the select: bound to locals first, they would take
+        // room in this future twice (moved-from locals keep their slots).
+        let killed = tokio::select! {
+            () = Both {
+                reading: Some(self.read_loop(&stream, parser)),
+                writing: Some(self.write_loop(&stream, &mut framer, &mut out)),
+            } => false,
+            () = self.shared.kill.notified() => true,
         };
         let left = self.outbox.close();
         if killed {
@@ -675,6 +679,7 @@ impl Task {
 
     /// Reads until EOF or an error, pausing while JS asked so or is behind.
     async fn read_loop(&self, stream: &Stream, mut parser: Box<Parser>) {
+        let mut idle_timer = None;
         loop {
             if (self.shared.paused.load(Ordering::Acquire)
                 && self.shared.paused_read.load(Ordering::Acquire) >= PAUSED_READ_LIMIT)
@@ -687,7 +692,9 @@ impl Task {
             for data in injected {
                 self.chunk(&mut parser, &data);
             }
-            let compactable = parser.inflater.as_ref().is_some_and(Inflater::is_allocated);
+            let compactable =
+                parser.inflater.as_ref().is_some_and(|inflater| inflater.is_allocated());
+            rearm(&mut idle_timer, compactable);
             tokio::select! {
                 result = stream.readable() => {
                     if let Err(err) = result {
@@ -696,8 +703,8 @@ impl Task {
                     }
                 }
                 () = self.shared.wake.notified() => continue,
-                () = tokio::time::sleep(COMPACT_AFTER), if compactable => {
-                    if parser.inflater.as_mut().is_some_and(Inflater::compact) {
+                () = idle(&mut idle_timer) => {
+                    if parser.inflater.as_mut().is_some_and(|inflater| inflater.compact()) {
                         super::memory::release_free_memory();
                     }
                     continue;
@@ -748,13 +755,16 @@ impl Task {
 
     /// Writes what the outbox queued, a batch per `writev`, until `End` or an error.
     async fn write_loop(&self, stream: &Stream, framer: &mut Framer, out: &mut VecDeque<Bytes>) {
+        let mut idle_timer = None;
         loop {
             let Some(items) = self.outbox.take() else {
-                let compactable = framer.deflater.as_ref().is_some_and(Deflater::is_allocated);
+                let compactable =
+                    framer.deflater.as_ref().is_some_and(|deflater| deflater.is_allocated());
+                rearm(&mut idle_timer, compactable);
                 tokio::select! {
                     () = self.outbox.notify.notified() => {}
-                    () = tokio::time::sleep(COMPACT_AFTER), if compactable => {
-                        if framer.deflater.as_mut().is_some_and(Deflater::compact) {
+                    () = idle(&mut idle_timer) => {
+                        if framer.deflater.as_mut().is_some_and(|deflater| deflater.compact()) {
                             super::memory::release_free_memory();
                         }
                     }
@@ -786,8 +796,9 @@ impl Task {
 /// The reading half's protocol state.
 struct Parser {
     receiver: Receiver,
-    /// Created on the first compressed message (zlib state is not free: RESEARCH.md §3f).
-    inflater: Option<Inflater>,
+    /// Created on the first compressed message (zlib state is not free: RESEARCH.md §3f);
+    /// boxed, so that a connection without one does not carry its room.
+    inflater: Option<Box<Inflater>>,
     /// A protocol error was reported: the rest of the input is read and dropped, as ws keeps
     /// the socket flowing after a receiver error.
     done: bool,
@@ -860,7 +871,8 @@ impl Parser {
                 Parsed::Inflate { data, fin } => {
                     self.inflating = true;
                     let config = task.config.inflate.unwrap_or_default();
-                    let inflater = self.inflater.get_or_insert_with(|| Inflater::new(config));
+                    let inflater =
+                        self.inflater.get_or_insert_with(|| Box::new(Inflater::new(config)));
                     match inflater.decompress(&data, fin) {
                         Ok(out) => self.receiver.push_inflated(Bytes::from(out), fin),
                         Err(err) => {
@@ -877,8 +889,8 @@ impl Parser {
 
 /// The task's framing state: the deflater of our compressed messages.
 struct Framer {
-    /// Created on the first compressed message.
-    deflater: Option<Deflater>,
+    /// Created on the first compressed message; boxed, as the inflater.
+    deflater: Option<Box<Deflater>>,
     config: Option<DeflateConfig>,
     keys: MaskKeys,
 }
@@ -909,7 +921,7 @@ impl Framer {
         let Compress { data, opcode, fin, rsv1, mask } = frame;
         let payload = match self.config {
             Some(config) => {
-                let deflater = self.deflater.get_or_insert_with(|| Deflater::new(config));
+                let deflater = self.deflater.get_or_insert_with(|| Box::new(Deflater::new(config)));
                 match deflater.compress(&data, fin) {
                     Ok(compressed) => Bytes::from(compressed),
                     // zlib only fails on an inconsistent stream (see `ZlibError`); the
@@ -932,6 +944,63 @@ impl Framer {
             if !payload.is_empty() {
                 out.push_back(payload);
             }
+        }
+    }
+}
+
+/// A half's idle timer: boxed, and only while its codec holds zlib state, so that the
+/// connection's future does not carry a timer's room.
+type IdleTimer = Option<Pin<Box<tokio::time::Sleep>>>;
+
+/// Restarts the idle timer when `armed`, drops it otherwise.
+fn rearm(timer: &mut IdleTimer, armed: bool) {
+    if !armed {
+        *timer = None;
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + COMPACT_AFTER;
+    match timer {
+        Some(sleep) => sleep.as_mut().reset(deadline),
+        None => *timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+    }
+}
+
+/// Resolves when the idle timer fires; never without one.
+async fn idle(timer: &mut IdleTimer) {
+    match timer {
+        Some(sleep) => sleep.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Both halves of a connection, polled until both are done. A plain combinator: `join!` in an
+/// async block stored them twice over in the connection's future.
+struct Both<R, W> {
+    reading: Option<R>,
+    writing: Option<W>,
+}
+
+impl<R: Future<Output = ()>, W: Future<Output = ()>> Future for Both<R, W> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the halves are pinned with `self` (structural pinning): they are never
+        // moved, only dropped in place once done.
+        let this = unsafe { self.get_unchecked_mut() };
+        if let Some(reading) = this.reading.as_mut() {
+            if unsafe { Pin::new_unchecked(reading) }.poll(cx).is_ready() {
+                this.reading = None;
+            }
+        }
+        if let Some(writing) = this.writing.as_mut() {
+            if unsafe { Pin::new_unchecked(writing) }.poll(cx).is_ready() {
+                this.writing = None;
+            }
+        }
+        if this.reading.is_none() && this.writing.is_none() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 }
