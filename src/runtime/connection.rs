@@ -25,7 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
-use tokio::sync::Notify;
 
 use super::queue::{Event, EventBody, Hub, Shared, BACKLOG_HIGH_WATER_MARK, PAUSED_READ_LIMIT};
 use super::runtime;
@@ -171,8 +170,8 @@ struct OutState {
 #[derive(Debug)]
 struct Outbox {
     state: Mutex<OutState>,
-    /// Wakes the task's writer.
-    notify: Notify,
+    /// Its task is woken through it.
+    shared: Arc<Shared>,
     fd: RawFd,
     is_client: bool,
 }
@@ -309,7 +308,7 @@ impl Outbox {
     /// Wakes the task when it has work it is not doing yet.
     fn wake_writer(&self, state: &OutState) {
         if !state.busy && !state.corked && !state.items.is_empty() {
-            self.notify.notify_one();
+            self.shared.wake_task();
         }
     }
 
@@ -400,13 +399,13 @@ impl Handle {
     /// Restarts reading.
     pub fn resume(&self) {
         self.shared.paused.store(false, Ordering::Release);
-        self.shared.wake.notify_one();
+        self.shared.wake_task();
     }
 
     /// Drops the socket now (`socket.destroy()`); `Closed` follows.
     pub fn destroy(&self) {
         self.shared.destroyed.store(true, Ordering::Release);
-        self.shared.kill.notify_one();
+        self.shared.wake_task();
     }
 
     /// Lets the writer start. A connection starts corked so that the 101 response and the
@@ -428,7 +427,7 @@ impl Handle {
             return false;
         }
         lock(&self.shared.injected).push(data);
-        self.shared.wake.notify_one();
+        self.shared.wake_task();
         true
     }
 
@@ -452,17 +451,17 @@ impl Stream {
         }
     }
 
-    async fn readable(&self) -> io::Result<()> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Self::Tcp(stream) => stream.readable().await,
-            Self::Unix(stream) => stream.readable().await,
+            Self::Tcp(stream) => stream.poll_read_ready(cx),
+            Self::Unix(stream) => stream.poll_read_ready(cx),
         }
     }
 
-    async fn writable(&self) -> io::Result<()> {
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Self::Tcp(stream) => stream.writable().await,
-            Self::Unix(stream) => stream.writable().await,
+            Self::Tcp(stream) => stream.poll_write_ready(cx),
+            Self::Unix(stream) => stream.poll_write_ready(cx),
         }
     }
 
@@ -594,7 +593,7 @@ pub fn adopt(
             read_ended: false,
             keys: MaskKeys::new(),
         }),
-        notify: Notify::new(),
+        shared: Arc::clone(&shared),
         fd: stream.raw_fd(),
         is_client: !config.receiver.is_server,
     });
@@ -616,7 +615,21 @@ pub fn adopt(
         task.emit(EventBody::Data(Bytes::copy_from_slice(head)));
     }
     parser.feed(&task, head);
-    rt.spawn(task.run(stream, parser));
+    let framer = Framer { deflater: None, config: config.deflate, keys: MaskKeys::new() };
+    rt.spawn(Connection {
+        task,
+        stream: Some(stream),
+        parser,
+        framer,
+        out: VecDeque::new(),
+        written: 0,
+        end: false,
+        reading: true,
+        writing: true,
+        failed: false,
+        read_idle: None,
+        write_idle: None,
+    });
     Ok(Handle { outbox, shared })
 }
 
@@ -630,104 +643,142 @@ struct Task {
 }
 
 impl Task {
-    /// Runs the connection to its end, then queues `Closed`.
-    async fn run(self, stream: Stream, parser: Box<Parser>) {
-        let mut framer =
-            Framer { deflater: None, config: self.config.deflate, keys: MaskKeys::new() };
-        // Owned here, not by the writer: what it took but had not written when `destroy()`
-        // cancelled it still goes out below.
-        let mut out = VecDeque::new();
-        // The halves are built inside the select: bound to locals first, they would take
-        // room in this future twice (moved-from locals keep their slots).
-        let killed = tokio::select! {
-            () = Both {
-                reading: Some(self.read_loop(&stream, parser)),
-                writing: Some(self.write_loop(&stream, &mut framer, &mut out)),
-            } => false,
-            () = self.shared.kill.notified() => true,
-        };
-        let left = self.outbox.close();
-        if killed {
-            // Node's `socket.write()` tries the kernel at once, so what was written before
-            // `destroy()` usually goes out: do the same with what is queued, without waiting.
-            let (mut written, mut end) = (0, false);
-            for item in left {
-                framer.apply(item, &mut out, &mut written, &mut end);
-            }
-            let parts: Vec<&[u8]> = out.iter().map(|buf| &buf[..]).collect();
-            write_fd(stream.raw_fd(), &parts);
-        }
-        stream.close(self.shared.reset.load(Ordering::Acquire));
-        self.shared.destroyed.store(true, Ordering::Release);
-        self.hub.push(Event::new(self.id, EventBody::Closed));
-    }
-
     /// Queues an event.
     fn emit(&self, body: EventBody) {
         self.hub.push(Event::new(self.id, body));
     }
 
-    /// Queues a socket error and tears the connection down, as Node does after `'error'`.
-    fn fail(&self, err: &io::Error, syscall: &'static str) {
+    /// Queues a socket error; the connection is torn down next, as Node does after
+    /// `'error'`.
+    fn report(&self, err: &io::Error, syscall: &'static str) {
         self.emit(EventBody::Io {
             code: error_code(err).to_owned(),
             message: err.to_string(),
             syscall,
         });
-        self.shared.kill.notify_one();
     }
 
-    /// Reads until EOF or an error, pausing while JS asked so or is behind.
-    async fn read_loop(&self, stream: &Stream, mut parser: Box<Parser>) {
-        let mut idle_timer = None;
+    /// Handles a chunk read (or pushed): a copy for `'data'` listeners, then the parser.
+    fn chunk(&self, parser: &mut Parser, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        if self.shared.tap.load(Ordering::Acquire) {
+            self.emit(EventBody::Data(Bytes::copy_from_slice(data)));
+        }
+        parser.feed(self, data);
+    }
+}
+
+/// A connection's task, written by hand: an async fn's state machine kept room for every
+/// future it awaited (about 1 KiB more per idle connection). JS, the hub and the outbox wake
+/// it through [`Shared::wake_task`]; each poll looks at everything again.
+struct Connection {
+    task: Task,
+    /// Taken when the connection closes.
+    stream: Option<Stream>,
+    parser: Box<Parser>,
+    framer: Framer,
+    /// Framed bytes taken from the outbox and not written yet: what `destroy()` interrupted
+    /// still goes out when the connection closes.
+    out: VecDeque<Bytes>,
+    /// JS writes that `out` completes.
+    written: u32,
+    /// `out` ends with `end()`: shut our side down once it is written.
+    end: bool,
+    /// The halves still running: reading until EOF or an error, writing until `end()` is
+    /// done or an error.
+    reading: bool,
+    writing: bool,
+    /// A socket error was reported: close now.
+    failed: bool,
+    /// Idle timers of the inflater and the deflater, while they hold zlib state.
+    read_idle: IdleTimer,
+    write_idle: IdleTimer,
+}
+
+impl Future for Connection {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        this.task.shared.register(cx.waker());
+        if this.reading && !this.killed() {
+            this.poll_read(cx);
+        }
+        if this.writing && !this.killed() {
+            this.poll_write(cx);
+        }
+        if this.killed() || (!this.reading && !this.writing) {
+            this.close();
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+impl Connection {
+    /// `destroy()` was called or a socket error was reported.
+    fn killed(&self) -> bool {
+        self.failed || self.task.shared.destroyed.load(Ordering::Acquire)
+    }
+
+    /// Reports a socket error and stops both halves.
+    fn fail(&mut self, err: &io::Error, syscall: &'static str) {
+        self.task.report(err, syscall);
+        self.failed = true;
+    }
+
+    /// Reads until the socket has nothing more, EOF or an error, unless JS paused (once
+    /// [`PAUSED_READ_LIMIT`] more bytes were read) or is behind.
+    fn poll_read(&mut self, cx: &mut Context<'_>) {
+        let shared = Arc::clone(&self.task.shared);
         loop {
-            if (self.shared.paused.load(Ordering::Acquire)
-                && self.shared.paused_read.load(Ordering::Acquire) >= PAUSED_READ_LIMIT)
-                || self.shared.backlog.load(Ordering::Acquire) >= BACKLOG_HIGH_WATER_MARK
+            if (shared.paused.load(Ordering::Acquire)
+                && shared.paused_read.load(Ordering::Acquire) >= PAUSED_READ_LIMIT)
+                || shared.backlog.load(Ordering::Acquire) >= BACKLOG_HIGH_WATER_MARK
             {
-                self.shared.wake.notified().await;
-                continue;
+                // `resume()` or the hub's drain wakes the task.
+                return;
             }
-            let injected = std::mem::take(&mut *lock(&self.shared.injected));
+            let injected = std::mem::take(&mut *lock(&shared.injected));
             for data in injected {
-                self.chunk(&mut parser, &data);
+                self.task.chunk(&mut self.parser, &data);
+                self.read_idle = None;
             }
-            let compactable =
-                parser.inflater.as_ref().is_some_and(|inflater| inflater.is_allocated());
-            rearm(&mut idle_timer, compactable);
-            tokio::select! {
-                result = stream.readable() => {
-                    if let Err(err) = result {
-                        self.fail(&err, "read");
-                        return;
-                    }
+            let Some(stream) = &self.stream else { return };
+            match stream.poll_read_ready(cx) {
+                Poll::Pending => {
+                    self.poll_read_idle(cx);
+                    return;
                 }
-                () = self.shared.wake.notified() => continue,
-                () = idle(&mut idle_timer) => {
-                    if parser.inflater.as_mut().is_some_and(|inflater| inflater.compact()) {
-                        super::memory::release_free_memory();
-                    }
-                    continue;
+                Poll::Ready(Err(err)) => {
+                    self.fail(&err, "read");
+                    return;
                 }
+                Poll::Ready(Ok(())) => {}
             }
+            let (task, parser) = (&self.task, &mut self.parser);
             let result = READ_BUFFER.with(|cell| {
                 let mut buf = cell.borrow_mut();
                 let result = stream.try_read(&mut buf);
                 if let Ok(n) = result {
-                    self.chunk(&mut parser, &buf[..n]);
+                    task.chunk(parser, &buf[..n]);
                 }
                 result
             });
             match result {
                 Ok(0) => {
-                    self.outbox.read_ended();
-                    self.emit(EventBody::End);
+                    self.task.outbox.read_ended();
+                    self.task.emit(EventBody::End);
+                    self.reading = false;
                     return;
                 }
                 Ok(n) => {
-                    if self.shared.paused.load(Ordering::Acquire) {
-                        self.shared.paused_read.fetch_add(n, Ordering::AcqRel);
+                    if shared.paused.load(Ordering::Acquire) {
+                        shared.paused_read.fetch_add(n, Ordering::AcqRel);
                     }
+                    self.read_idle = None;
                 }
                 Err(err)
                     if matches!(
@@ -742,54 +793,110 @@ impl Task {
         }
     }
 
-    /// Handles a chunk read (or pushed): a copy for `'data'` listeners, then the parser.
-    fn chunk(&self, parser: &mut Parser, data: &[u8]) {
-        if data.is_empty() {
+    /// Compacts the inflater once it has been idle for [`COMPACT_AFTER`].
+    fn poll_read_idle(&mut self, cx: &mut Context<'_>) {
+        let inflater = self.parser.inflater.as_mut();
+        if !inflater.as_ref().is_some_and(|inflater| inflater.is_allocated()) {
+            self.read_idle = None;
             return;
         }
-        if self.shared.tap.load(Ordering::Acquire) {
-            self.emit(EventBody::Data(Bytes::copy_from_slice(data)));
+        if poll_idle(&mut self.read_idle, cx) && inflater.is_some_and(|inflater| inflater.compact())
+        {
+            super::memory::release_free_memory();
         }
-        parser.feed(self, data);
     }
 
-    /// Writes what the outbox queued, a batch per `writev`, until `End` or an error.
-    async fn write_loop(&self, stream: &Stream, framer: &mut Framer, out: &mut VecDeque<Bytes>) {
-        let mut idle_timer = None;
+    /// Writes what the outbox queued, a batch per `writev`, until `end()` is done or an
+    /// error.
+    fn poll_write(&mut self, cx: &mut Context<'_>) {
         loop {
-            let Some(items) = self.outbox.take() else {
-                let compactable =
-                    framer.deflater.as_ref().is_some_and(|deflater| deflater.is_allocated());
-                rearm(&mut idle_timer, compactable);
-                tokio::select! {
-                    () = self.outbox.notify.notified() => {}
-                    () = idle(&mut idle_timer) => {
-                        if framer.deflater.as_mut().is_some_and(|deflater| deflater.compact()) {
-                            super::memory::release_free_memory();
+            if self.out.is_empty() && !self.end {
+                let Some(items) = self.task.outbox.take() else {
+                    self.poll_write_idle(cx);
+                    return;
+                };
+                self.write_idle = None;
+                for item in items {
+                    self.framer.apply(item, &mut self.out, &mut self.written, &mut self.end);
+                }
+            }
+            let Some(stream) = &self.stream else { return };
+            while !self.out.is_empty() {
+                let result = {
+                    let slices: Vec<IoSlice<'_>> =
+                        self.out.iter().take(MAX_IOVECS).map(|buf| IoSlice::new(buf)).collect();
+                    stream.try_write_vectored(&slices)
+                };
+                match result {
+                    Ok(0) => {
+                        self.fail(&io::ErrorKind::WriteZero.into(), "write");
+                        return;
+                    }
+                    Ok(n) => advance(&mut self.out, n),
+                    // Tried before waiting: tokio's readiness says "not writable" until its
+                    // driver has polled a newly adopted socket.
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                        match stream.poll_write_ready(cx) {
+                            Poll::Pending => return,
+                            Poll::Ready(Err(err)) => {
+                                self.fail(&err, "write");
+                                return;
+                            }
+                            Poll::Ready(Ok(())) => {}
                         }
                     }
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => {
+                        self.fail(&err, "write");
+                        return;
+                    }
                 }
-                continue;
-            };
-            let (mut written, mut end) = (0u32, false);
-            for item in items {
-                framer.apply(item, out, &mut written, &mut end);
             }
-            if let Err(err) = write_all(stream, out).await {
-                self.fail(&err, "write");
-                return;
+            if self.written > 0 {
+                self.task.emit(EventBody::Written(std::mem::take(&mut self.written)));
             }
-            if written > 0 {
-                self.emit(EventBody::Written(written));
-            }
-            if end {
+            if self.end {
                 match stream.shutdown_write() {
-                    Ok(()) => self.emit(EventBody::Finish),
+                    Ok(()) => self.task.emit(EventBody::Finish),
                     Err(err) => self.fail(&err, "shutdown"),
                 }
+                self.writing = false;
                 return;
             }
         }
+    }
+
+    /// Compacts the deflater once it has been idle for [`COMPACT_AFTER`].
+    fn poll_write_idle(&mut self, cx: &mut Context<'_>) {
+        let deflater = self.framer.deflater.as_mut();
+        if !deflater.as_ref().is_some_and(|deflater| deflater.is_allocated()) {
+            self.write_idle = None;
+            return;
+        }
+        if poll_idle(&mut self.write_idle, cx)
+            && deflater.is_some_and(|deflater| deflater.compact())
+        {
+            super::memory::release_free_memory();
+        }
+    }
+
+    /// Closes the descriptor and queues `Closed`. Killed, it first writes what is queued
+    /// without waiting, as Node's `socket.write()` tries the kernel at once, so that what
+    /// was written before `destroy()` usually goes out.
+    fn close(&mut self) {
+        let left = self.task.outbox.close();
+        let Some(stream) = self.stream.take() else { return };
+        if self.killed() {
+            let (mut written, mut end) = (0, false);
+            for item in left {
+                self.framer.apply(item, &mut self.out, &mut written, &mut end);
+            }
+            let parts: Vec<&[u8]> = self.out.iter().map(|buf| &buf[..]).collect();
+            write_fd(stream.raw_fd(), &parts);
+        }
+        stream.close(self.task.shared.reset.load(Ordering::Acquire));
+        self.task.shared.destroyed.store(true, Ordering::Release);
+        self.task.hub.push(Event::new(self.task.id, EventBody::Closed));
     }
 }
 
@@ -948,61 +1055,18 @@ impl Framer {
     }
 }
 
-/// A half's idle timer: boxed, and only while its codec holds zlib state, so that the
-/// connection's future does not carry a timer's room.
+/// A half's idle timer: boxed, and only while its codec holds zlib state, so that an idle
+/// connection without one carries no timer.
 type IdleTimer = Option<Pin<Box<tokio::time::Sleep>>>;
 
-/// Restarts the idle timer when `armed`, drops it otherwise.
-fn rearm(timer: &mut IdleTimer, armed: bool) {
-    if !armed {
+/// Starts the idle timer if it is not running; true (and the timer gone) once it fired.
+fn poll_idle(timer: &mut IdleTimer, cx: &mut Context<'_>) -> bool {
+    let sleep = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(COMPACT_AFTER)));
+    if sleep.as_mut().poll(cx).is_ready() {
         *timer = None;
-        return;
+        return true;
     }
-    let deadline = tokio::time::Instant::now() + COMPACT_AFTER;
-    match timer {
-        Some(sleep) => sleep.as_mut().reset(deadline),
-        None => *timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
-    }
-}
-
-/// Resolves when the idle timer fires; never without one.
-async fn idle(timer: &mut IdleTimer) {
-    match timer {
-        Some(sleep) => sleep.await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Both halves of a connection, polled until both are done. A plain combinator: `join!` in an
-/// async block stored them twice over in the connection's future.
-struct Both<R, W> {
-    reading: Option<R>,
-    writing: Option<W>,
-}
-
-impl<R: Future<Output = ()>, W: Future<Output = ()>> Future for Both<R, W> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: the halves are pinned with `self` (structural pinning): they are never
-        // moved, only dropped in place once done.
-        let this = unsafe { self.get_unchecked_mut() };
-        if let Some(reading) = this.reading.as_mut() {
-            if unsafe { Pin::new_unchecked(reading) }.poll(cx).is_ready() {
-                this.reading = None;
-            }
-        }
-        if let Some(writing) = this.writing.as_mut() {
-            if unsafe { Pin::new_unchecked(writing) }.poll(cx).is_ready() {
-                this.writing = None;
-            }
-        }
-        if this.reading.is_none() && this.writing.is_none() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
+    false
 }
 
 /// Masking keys: SipHash, keyed from the OS's entropy by `RandomState`, over a counter. The
@@ -1030,25 +1094,6 @@ impl MaskKeys {
         self.spare = Some([bits[4], bits[5], bits[6], bits[7]]);
         [bits[0], bits[1], bits[2], bits[3]]
     }
-}
-
-/// Writes every buffer of `out`, coalescing them with `writev`.
-async fn write_all(stream: &Stream, out: &mut VecDeque<Bytes>) -> io::Result<()> {
-    while !out.is_empty() {
-        let result = {
-            let slices: Vec<IoSlice<'_>> =
-                out.iter().take(MAX_IOVECS).map(|buf| IoSlice::new(buf)).collect();
-            stream.try_write_vectored(&slices)
-        };
-        match result {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => advance(out, n),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(())
 }
 
 /// Drops the first `n` written bytes of `out`.

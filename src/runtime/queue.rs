@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+use std::task::Waker;
 
 use crate::protocol::deflate::InflateError;
 use crate::protocol::error::ProtocolError;
@@ -24,18 +24,36 @@ pub struct Shared {
     pub paused_read: AtomicUsize,
     /// Payload bytes pushed to the queue and not drained by JS yet.
     pub backlog: AtomicUsize,
-    /// Wakes the reader after `resume()` or a drain that brought the backlog down.
-    pub wake: Notify,
-    /// `destroy()` was called.
+    /// The connection task's waker: JS, the hub and the outbox wake it after changing what
+    /// it looks at (see [`Shared::wake_task`]).
+    waker: Mutex<Option<Waker>>,
+    /// `destroy()` was called (or the task closed the socket).
     pub destroyed: AtomicBool,
-    /// Wakes the task so that it drops the socket.
-    pub kill: Notify,
     /// `resetAndDestroy()`: close with a RST.
     pub reset: AtomicBool,
     /// Someone listens to `'data'`: queue a copy of each chunk read.
     pub tap: AtomicBool,
     /// Bytes JS pushed (`socket.push()`), parsed before the next read.
     pub injected: Mutex<Vec<Bytes>>,
+}
+
+impl Shared {
+    /// Remembers the task's waker; called at the start of each poll, before it looks at
+    /// anything, so that a change made after it looked wakes it again.
+    pub fn register(&self, waker: &Waker) {
+        let mut slot = lock(&self.waker);
+        if !slot.as_ref().is_some_and(|current| current.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    /// Wakes the connection task (after `resume()`, `destroy()`, a write queued for it, bytes
+    /// pushed, a drain that brought the backlog down).
+    pub fn wake_task(&self) {
+        if let Some(waker) = lock(&self.waker).as_ref() {
+            waker.wake_by_ref();
+        }
+    }
 }
 
 /// The reader stops reading while this many payload bytes wait for JS.
@@ -200,7 +218,7 @@ impl Hub {
                 if before >= BACKLOG_HIGH_WATER_MARK
                     && before - event.cost < BACKLOG_HIGH_WATER_MARK
                 {
-                    shared.wake.notify_one();
+                    shared.wake_task();
                 }
             }
         }
