@@ -1365,6 +1365,38 @@ mod tests {
     }
 
     #[test]
+    fn reading_stops_while_the_backlog_is_full_and_resumes_when_js_drains() {
+        let hub = hub();
+        let (client, server) = pair();
+        let handle = adopt_server(&hub, 6, &server);
+        drop(server);
+        // 5 MiB in 80 masked 64 KiB messages, from a thread: the server stops reading at
+        // 4 MiB of undrained payload, so the kernel buffers fill and the writer blocks.
+        let payload = vec![7u8; 64 * 1024];
+        let frame = frame::encode_frame(&payload, 2, true, false, Some([1, 2, 3, 4]));
+        let writer = std::thread::spawn(move || {
+            let mut client = client;
+            for _ in 0..80 {
+                client.write_all(&frame).unwrap();
+            }
+            client
+        });
+        let shared = Arc::clone(&handle.shared);
+        wait_until(|| shared.backlog.load(Ordering::SeqCst) >= BACKLOG_HIGH_WATER_MARK);
+        std::thread::sleep(Duration::from_millis(100));
+        let held = shared.backlog.load(Ordering::SeqCst);
+        assert!(held >= BACKLOG_HIGH_WATER_MARK && held < 5 * 1024 * 1024, "{held}");
+        // Draining wakes the reader: every message arrives.
+        let count = |events: &[Event]| {
+            events.iter().filter(|e| matches!(e.body, EventBody::Message { .. })).count()
+        };
+        let events = collect(&hub, |events| count(events) == 80);
+        assert_eq!(count(&events), 80);
+        drop(writer.join().unwrap());
+        handle.destroy();
+    }
+
+    #[test]
     fn mask_keys_differ() {
         let mut keys = MaskKeys::new();
         let a = keys.next_key();
