@@ -3,6 +3,7 @@
 pub mod deflate;
 pub mod frame;
 pub mod headers;
+pub mod js_reads;
 pub mod receiver;
 pub mod transport;
 pub mod utils;

@@ -16,6 +16,7 @@ use napi::bindgen_prelude::{
 };
 
 use super::frame::alloc_buffer;
+use super::js_reads::{self, Watch};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
@@ -30,9 +31,16 @@ type Doorbell = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true
 
 thread_local! {
     static HUB: RefCell<Option<Arc<Hub>>> = const { RefCell::new(None) };
-    static CONNECTIONS: RefCell<HashMap<u32, Handle>> = RefCell::new(HashMap::new());
+    static CONNECTIONS: RefCell<HashMap<u32, Connection>> = RefCell::new(HashMap::new());
     /// The errors of the last `transportDrain()` batch, for `transportTakeErrors()`.
     static ERRORS: RefCell<Vec<TransportError>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A connection as this environment holds it: its handle, and its watch when the JS thread
+/// reads it (dropped with it, which stops the watching).
+struct Connection {
+    handle: Handle,
+    watch: Option<Watch>,
 }
 
 /// Connection ids, unique in the process.
@@ -135,9 +143,10 @@ fn limit(value: Option<f64>) -> u64 {
 }
 
 /// Registers the environment's doorbell: `callback` is called (with no arguments) whenever
-/// events are waiting for `transportDrain()`.
+/// events are waiting for `transportDrain()`; `deliver` is the same JS function, called
+/// directly after the JS thread read a connection.
 #[napi]
-pub fn transport_init(env: Env, callback: Doorbell) -> Result<()> {
+pub fn transport_init(env: Env, callback: Doorbell, deliver: Unknown) -> Result<()> {
     crate::runtime::runtime().map_err(|err| Error::new(Status::GenericFailure, err))?;
     if HUB.with(|slot| slot.borrow().is_none()) {
         // When the environment goes away (worker termination, process exit), its
@@ -145,13 +154,15 @@ pub fn transport_init(env: Env, callback: Doorbell) -> Result<()> {
         // The hook runs on this environment's thread, so it sees these thread-locals.
         env.add_env_cleanup_hook((), |()| {
             CONNECTIONS.with(|map| {
-                for handle in map.borrow_mut().drain().map(|(_, handle)| handle) {
-                    handle.destroy();
+                for connection in map.borrow_mut().drain().map(|(_, connection)| connection) {
+                    connection.handle.destroy();
                 }
             });
+            js_reads::clear();
             HUB.with(|slot| slot.borrow_mut().take());
         })?;
     }
+    js_reads::init(&env, deliver)?;
     let bell = Arc::new(callback);
     let hub = Arc::new(Hub::new(Box::new(move || {
         bell.call((), ThreadsafeFunctionCallMode::NonBlocking);
@@ -197,18 +208,31 @@ pub fn transport_adopt(
             no_context_takeover: o.no_context_takeover,
         }),
         auto_pong: options.auto_pong.unwrap_or(true),
+        js_reads: false,
     };
+    // Inflating is the runtime's work: a connection that may receive compressed messages is
+    // read there.
+    let config =
+        ConnConfig { js_reads: config.inflate.is_none() && js_reads::available(), ..config };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let preamble = preamble.as_deref().unwrap_or_default();
-    let handle = connection::adopt(hub, id, fd, unix, &head, preamble, config)
-        .map_err(|err| Error::new(Status::GenericFailure, err.to_string()))?;
-    CONNECTIONS.with(|map| map.borrow_mut().insert(id, handle));
+    let (handle, reader) =
+        connection::adopt(Arc::clone(&hub), id, fd, unix, &head, preamble, config)
+            .map_err(|err| Error::new(Status::GenericFailure, err.to_string()))?;
+    let watch = match reader.map(|reader| Watch::start(reader, hub)).transpose() {
+        Ok(watch) => watch,
+        Err(err) => {
+            handle.destroy();
+            return Err(err);
+        }
+    };
+    CONNECTIONS.with(|map| map.borrow_mut().insert(id, Connection { handle, watch }));
     Ok(id)
 }
 
 /// Runs `f` on connection `id`'s handle; `None` when it is gone.
 fn with_handle<T>(id: u32, f: impl FnOnce(&Handle) -> T) -> Option<T> {
-    CONNECTIONS.with(|map| map.borrow().get(&id).map(f))
+    CONNECTIONS.with(|map| map.borrow().get(&id).map(|connection| f(&connection.handle)))
 }
 
 /// What `transportSend()`/`transportWrite()` report: the connection is gone, the write is
@@ -292,7 +316,15 @@ pub fn transport_reset(id: u32) -> bool {
 #[napi]
 pub fn transport_inject(id: u32, data: BufferSlice) -> bool {
     let data = Bytes::copy_from_slice(&data);
-    with_handle(id, |handle| handle.inject(data)).unwrap_or(false)
+    CONNECTIONS.with(|map| {
+        let map = map.borrow();
+        let Some(connection) = map.get(&id) else { return false };
+        let injected = connection.handle.inject(data);
+        if let Some(watch) = &connection.watch {
+            watch.read_injected();
+        }
+        injected
+    })
 }
 
 /// Queues a nudge event for `id` behind everything queued, and rings: it comes back in a
@@ -317,7 +349,19 @@ pub fn transport_tap(id: u32, on: bool) -> bool {
 /// Stops (`paused`) or restarts reading.
 #[napi]
 pub fn transport_set_paused(id: u32, paused: bool) -> bool {
-    with_handle(id, |handle| if paused { handle.pause() } else { handle.resume() }).is_some()
+    CONNECTIONS.with(|map| {
+        let map = map.borrow();
+        let Some(connection) = map.get(&id) else { return false };
+        if paused {
+            connection.handle.pause();
+        } else {
+            connection.handle.resume();
+            if let Some(watch) = &connection.watch {
+                watch.resume();
+            }
+        }
+        true
+    })
 }
 
 /// The payload of an event (`None` when it has none).

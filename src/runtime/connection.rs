@@ -61,6 +61,8 @@ pub struct ConnConfig {
     pub deflate: Option<DeflateConfig>,
     /// Answer pings in Rust (ws's `autoPong`); the `Ping` event is still queued.
     pub auto_pong: bool,
+    /// The adopting thread reads the connection (see [`adopt`]).
+    pub js_reads: bool,
 }
 
 /// The masking key of a frame.
@@ -565,7 +567,9 @@ fn duplicate(fd: RawFd, unix: bool) -> io::Result<Stream> {
 /// Takes over the connection behind `fd` (a TCP socket, or a Unix one when `unix`) as
 /// connection `id`: `head` is parsed before anything read from the socket, and `preamble`
 /// (the server's 101 response) is written before any frame, once the connection is uncorked
-/// ([`Handle::uncork`]).
+/// ([`Handle::uncork`]). With `config.js_reads`, the caller's thread reads the connection
+/// through the returned [`Reader`] (the task only writes): an incoming message then wakes one
+/// thread, not a runtime thread and then the JS thread.
 pub fn adopt(
     hub: Arc<Hub>,
     id: u32,
@@ -574,8 +578,14 @@ pub fn adopt(
     head: &[u8],
     preamble: &[u8],
     config: ConnConfig,
-) -> io::Result<Handle> {
+) -> io::Result<(Handle, Option<Reader>)> {
     let stream = duplicate(fd, unix)?;
+    // The reader's own copy of the descriptor: each side closes its own.
+    let reader_fd = if config.js_reads {
+        Some(unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?)
+    } else {
+        None
+    };
     let rt = runtime().map_err(io::Error::other)?;
     let shared = Arc::new(Shared::default());
     let mut items = VecDeque::new();
@@ -616,6 +626,26 @@ pub fn adopt(
     }
     parser.feed(&task, head);
     let framer = Framer { deflater: None, config: config.deflate, keys: MaskKeys::new() };
+    let reader = reader_fd.map(|fd| Reader {
+        task: Task {
+            hub: Arc::clone(&task.hub),
+            id,
+            shared: Arc::clone(&shared),
+            outbox: Arc::clone(&outbox),
+            config,
+        },
+        parser: std::mem::replace(
+            &mut parser,
+            Box::new(Parser {
+                receiver: Receiver::new(config.receiver),
+                inflater: None,
+                done: true,
+                close_received: false,
+                inflating: false,
+            }),
+        ),
+        fd,
+    });
     rt.spawn(Connection {
         task,
         stream: Some(stream),
@@ -624,13 +654,13 @@ pub fn adopt(
         out: VecDeque::new(),
         written: 0,
         end: false,
-        reading: true,
+        reading: reader.is_none(),
         writing: true,
         failed: false,
         read_idle: None,
         write_idle: None,
     });
-    Ok(Handle { outbox, shared })
+    Ok((Handle { outbox, shared }, reader))
 }
 
 /// The per-connection state both halves share.
@@ -643,6 +673,14 @@ struct Task {
 }
 
 impl Task {
+    /// The peer ended its side: `End`, and the writer starts no more compressions.
+    fn read_ended(&self) {
+        self.outbox.read_ended();
+        self.emit(EventBody::End);
+        self.shared.read_done.store(true, Ordering::Release);
+        self.shared.wake_task();
+    }
+
     /// Queues an event.
     fn emit(&self, body: EventBody) {
         self.hub.push(Event::new(self.id, body));
@@ -709,7 +747,8 @@ impl Future for Connection {
         if this.writing && !this.killed() {
             this.poll_write(cx);
         }
-        if this.killed() || (!this.reading && !this.writing) {
+        let read_done = this.task.shared.read_done.load(Ordering::Acquire);
+        if this.killed() || (!this.reading && !this.writing && read_done) {
             this.close();
             return Poll::Ready(());
         }
@@ -769,8 +808,7 @@ impl Connection {
             });
             match result {
                 Ok(0) => {
-                    self.task.outbox.read_ended();
-                    self.task.emit(EventBody::End);
+                    self.task.read_ended();
                     self.reading = false;
                     return;
                 }
@@ -897,6 +935,94 @@ impl Connection {
         stream.close(self.task.shared.reset.load(Ordering::Acquire));
         self.task.shared.destroyed.store(true, Ordering::Release);
         self.task.hub.push(Event::new(self.task.id, EventBody::Closed));
+    }
+}
+
+/// The reading half of a connection read on the JS thread (see [`adopt`]): the caller
+/// calls [`Reader::read`] whenever its descriptor is readable.
+pub struct Reader {
+    task: Task,
+    parser: Box<Parser>,
+    fd: std::os::fd::OwnedFd,
+}
+
+/// What [`Reader::read`] left the connection in.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Read all there was (or a turn's worth): call again once readable.
+    More,
+    /// Paused by JS, with [`PAUSED_READ_LIMIT`] bytes read since: call again after resuming.
+    Paused,
+    /// EOF, an error or the connection is gone: do not call again.
+    Done,
+}
+
+/// The most read in one [`Reader::read`] call, so that a flooding peer leaves the event loop
+/// its turns (the descriptor is still readable; the caller is called again).
+const READS_PER_TURN: usize = 16;
+
+impl Reader {
+    /// The reader's descriptor, to watch for readability.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Reads and parses what the socket has, queueing the events (the caller drains them).
+    pub fn read(&mut self) -> ReadOutcome {
+        let shared = Arc::clone(&self.task.shared);
+        for _ in 0..READS_PER_TURN {
+            if shared.destroyed.load(Ordering::Acquire) || shared.read_done.load(Ordering::Acquire)
+            {
+                return ReadOutcome::Done;
+            }
+            if shared.paused.load(Ordering::Acquire)
+                && shared.paused_read.load(Ordering::Acquire) >= PAUSED_READ_LIMIT
+            {
+                return ReadOutcome::Paused;
+            }
+            self.read_injected();
+            let (task, parser) = (&self.task, &mut self.parser);
+            let result = READ_BUFFER.with(|cell| {
+                let mut buf = cell.borrow_mut();
+                let result = with_fd(self.fd.as_raw_fd(), |mut socket| {
+                    std::io::Read::read(&mut socket, &mut buf)
+                });
+                if let Ok(n) = result {
+                    task.chunk(parser, &buf[..n]);
+                }
+                result
+            });
+            match result {
+                Ok(0) => {
+                    self.task.read_ended();
+                    return ReadOutcome::Done;
+                }
+                Ok(n) => {
+                    if shared.paused.load(Ordering::Acquire) {
+                        shared.paused_read.fetch_add(n, Ordering::AcqRel);
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::More,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    self.task.report(&err, "read");
+                    shared.read_done.store(true, Ordering::Release);
+                    // Torn down as after any socket error.
+                    shared.destroyed.store(true, Ordering::Release);
+                    shared.wake_task();
+                    return ReadOutcome::Done;
+                }
+            }
+        }
+        ReadOutcome::More
+    }
+
+    /// Parses what JS pushed (`socket.push()`).
+    pub fn read_injected(&mut self) {
+        let injected = std::mem::take(&mut *lock(&self.task.shared.injected));
+        for data in injected {
+            self.task.chunk(&mut self.parser, &data);
+        }
     }
 }
 
@@ -1158,7 +1284,7 @@ mod tests {
             receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
             ..ConnConfig::default()
         };
-        adopt(Arc::clone(hub), id, server.as_raw_fd(), false, &[], &[], config).unwrap()
+        adopt(Arc::clone(hub), id, server.as_raw_fd(), false, &[], &[], config).unwrap().0
     }
 
     /// Waits until `ready` or 5 s pass.
@@ -1187,8 +1313,9 @@ mod tests {
         };
         // The head holds a masked text frame "hi"; the 101 response goes first.
         let head = frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]));
-        let handle =
-            adopt(Arc::clone(&hub), 7, server.as_raw_fd(), false, &head, b"HTTP", config).unwrap();
+        let handle = adopt(Arc::clone(&hub), 7, server.as_raw_fd(), false, &head, b"HTTP", config)
+            .unwrap()
+            .0;
         handle.uncork();
         drop(server);
         client.write_all(&frame::encode_frame(b"", 9, true, false, Some([0; 4]))).unwrap();
@@ -1231,7 +1358,8 @@ mod tests {
         let (mut client, server) = pair();
         let handle =
             adopt(Arc::clone(&hub), 1, server.as_raw_fd(), false, &[], &[], ConnConfig::default())
-                .unwrap();
+                .unwrap()
+                .0;
         drop(server);
         handle.destroy();
         let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
@@ -1271,7 +1399,8 @@ mod tests {
             b"101 ",
             ConnConfig::default(),
         )
-        .unwrap();
+        .unwrap()
+        .0;
         drop(server);
         let frame = |data: &'static [u8]| OutFrame {
             data,
@@ -1318,7 +1447,8 @@ mod tests {
         let (_client, server) = pair();
         let handle =
             adopt(Arc::clone(&hub), 4, server.as_raw_fd(), false, &[], &[], ConnConfig::default())
-                .unwrap();
+                .unwrap()
+                .0;
         let frame = |compress: bool| OutFrame {
             data: b"x",
             opcode: 1,
@@ -1394,6 +1524,40 @@ mod tests {
         assert_eq!(count(&events), 80);
         drop(writer.join().unwrap());
         handle.destroy();
+    }
+
+    #[test]
+    fn a_reader_on_the_callers_thread_parses_until_eof_and_the_task_then_closes() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let config = ConnConfig {
+            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
+            js_reads: true,
+            ..ConnConfig::default()
+        };
+        let (handle, reader) =
+            adopt(Arc::clone(&hub), 8, server.as_raw_fd(), false, &[], &[], config).unwrap();
+        let mut reader = reader.unwrap();
+        drop(server);
+        handle.uncork();
+        assert_eq!(reader.read(), ReadOutcome::More);
+        client.write_all(&frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]))).unwrap();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let start = Instant::now();
+        while reader.read() != ReadOutcome::Done && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::End)));
+        assert!(matches!(
+            &events[0].body,
+            EventBody::Message { binary: false, data, .. } if data[0] == b"hi"[..]
+        ));
+        assert!(matches!(events[1].body, EventBody::End));
+        // The task, which only writes, closes once our side is ended too.
+        assert_eq!(handle.end(), Some(0));
+        let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        assert!(events.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        drop(reader);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Shared {
     waker: Mutex<Option<Waker>>,
     /// `destroy()` was called (or the task closed the socket).
     pub destroyed: AtomicBool,
+    /// The reading half is done (EOF or a read error).
+    pub read_done: AtomicBool,
     /// `resetAndDestroy()`: close with a RST.
     pub reset: AtomicBool,
     /// Someone listens to `'data'`: queue a copy of each chunk read.
@@ -184,6 +186,30 @@ impl Hub {
     pub fn push_all(&self, batch: Vec<Event>) {
         let urgent = batch.iter().any(Event::is_urgent);
         self.queue(urgent, |events| events.extend(batch));
+    }
+
+    /// Holds the doorbell: events queued until [`Hub::release`] do not ring it (the JS thread
+    /// queues them itself and drains them at once).
+    pub fn hold(&self) {
+        lock(&self.queue).rung = true;
+    }
+
+    /// Ends [`Hub::hold`]: rings if events are still waiting (queued by other threads, or
+    /// left undrained), else lets the next event ring.
+    pub fn release(&self) {
+        let ring = {
+            let mut queue = lock(&self.queue);
+            queue.rung = !queue.events.is_empty();
+            queue.rung
+        };
+        if ring {
+            (self.bell)();
+        }
+    }
+
+    /// Whether events are waiting.
+    pub fn is_empty(&self) -> bool {
+        lock(&self.queue).events.is_empty()
     }
 
     /// Adds to the queue under its lock; rings once it is unlocked.
