@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::io::{self, IoSlice};
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -486,12 +486,40 @@ impl Stream {
         with_fd(self.raw_fd(), |socket| socket.shutdown(std::net::Shutdown::Write))
     }
 
-    /// Closes the descriptor, as Node's `destroy()` does; with `reset` with a RST
-    /// (`SO_LINGER` 0) rather than a FIN.
-    fn close(self, reset: bool) {
+    /// Lets go of the descriptor (its [`Descriptor`] closes it): with `reset` the close sends
+    /// a RST (`SO_LINGER` 0) rather than a FIN, as `resetAndDestroy()`.
+    fn release(self, reset: bool, descriptor: &Descriptor) {
         if let (true, Self::Tcp(stream)) = (reset, &self) {
-            // Best effort: the socket is being dropped anyway.
+            // Best effort: the socket is being closed anyway.
             let _ = stream.set_zero_linger();
+        }
+        // Leaves the runtime's reactor without closing the descriptor.
+        let released = match self {
+            Self::Tcp(stream) => stream.into_std().map(IntoRawFd::into_raw_fd),
+            Self::Unix(stream) => stream.into_std().map(IntoRawFd::into_raw_fd),
+        };
+        if released.is_err() {
+            // tokio closed it while failing to deregister it.
+            descriptor.closed.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// The adopted descriptor, shared by the task and the JS-thread reader: closed when the last
+/// of them lets go, so that neither closes a descriptor the other still uses (its number could
+/// be reused at once).
+#[derive(Debug)]
+pub struct Descriptor {
+    fd: RawFd,
+    /// Closed already (see [`Stream::release`]).
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Descriptor {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            // SAFETY: this descriptor is ours (a `dup()`), and closed only here.
+            unsafe { libc::close(self.fd) };
         }
     }
 }
@@ -542,7 +570,7 @@ fn write_fd(fd: RawFd, parts: &[&[u8]]) -> usize {
 
 /// Duplicates `fd` and registers the copy with the runtime, so that the caller can close its
 /// own descriptor without closing the connection (RESEARCH.md §3c).
-fn duplicate(fd: RawFd, unix: bool) -> io::Result<Stream> {
+fn duplicate(fd: RawFd, unix: bool) -> io::Result<(Stream, Arc<Descriptor>)> {
     if fd < 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "invalid file descriptor"));
     }
@@ -551,17 +579,23 @@ fn duplicate(fd: RawFd, unix: bool) -> io::Result<Stream> {
     let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
     let rt = runtime().map_err(io::Error::other)?;
     let _context = rt.enter();
-    if unix {
+    let stream = if unix {
         let stream = std::os::unix::net::UnixStream::from(owned);
         stream.set_nonblocking(true)?;
-        Ok(Stream::Unix(tokio::net::UnixStream::from_std(stream)?))
+        Stream::Unix(tokio::net::UnixStream::from_std(stream)?)
     } else {
         let stream = std::net::TcpStream::from(owned);
         stream.set_nonblocking(true)?;
         // ws calls `socket.setNoDelay()` on every connection.
         stream.set_nodelay(true)?;
-        Ok(Stream::Tcp(tokio::net::TcpStream::from_std(stream)?))
-    }
+        Stream::Tcp(tokio::net::TcpStream::from_std(stream)?)
+    };
+    // From here the stream is only ever released (`Stream::release`), never dropped closed.
+    let descriptor = Arc::new(Descriptor {
+        fd: stream.raw_fd(),
+        closed: std::sync::atomic::AtomicBool::new(false),
+    });
+    Ok((stream, descriptor))
 }
 
 /// Takes over the connection behind `fd` (a TCP socket, or a Unix one when `unix`) as
@@ -579,13 +613,7 @@ pub fn adopt(
     preamble: &[u8],
     config: ConnConfig,
 ) -> io::Result<(Handle, Option<Reader>)> {
-    let stream = duplicate(fd, unix)?;
-    // The reader's own copy of the descriptor: each side closes its own.
-    let reader_fd = if config.js_reads {
-        Some(unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?)
-    } else {
-        None
-    };
+    let (stream, descriptor) = duplicate(fd, unix)?;
     let rt = runtime().map_err(io::Error::other)?;
     let shared = Arc::new(Shared::default());
     let mut items = VecDeque::new();
@@ -626,29 +654,23 @@ pub fn adopt(
     }
     parser.feed(&task, head);
     let framer = Framer { deflater: None, config: config.deflate, keys: MaskKeys::new() };
-    let reader = reader_fd.map(|fd| Reader {
-        task: Task {
+    // The parser goes with whoever reads.
+    let (reader, parser) = if config.js_reads {
+        let task = Task {
             hub: Arc::clone(&task.hub),
             id,
             shared: Arc::clone(&shared),
             outbox: Arc::clone(&outbox),
             config,
-        },
-        parser: std::mem::replace(
-            &mut parser,
-            Box::new(Parser {
-                receiver: Receiver::new(config.receiver),
-                inflater: None,
-                done: true,
-                close_received: false,
-                inflating: false,
-            }),
-        ),
-        fd,
-    });
+        };
+        (Some(Reader { task, parser, descriptor: Arc::clone(&descriptor) }), None)
+    } else {
+        (None, Some(parser))
+    };
     rt.spawn(Connection {
         task,
         stream: Some(stream),
+        descriptor: Some(descriptor),
         parser,
         framer,
         out: VecDeque::new(),
@@ -715,7 +737,9 @@ struct Connection {
     task: Task,
     /// Taken when the connection closes.
     stream: Option<Stream>,
-    parser: Box<Parser>,
+    descriptor: Option<Arc<Descriptor>>,
+    /// `None` when the JS thread reads the connection.
+    parser: Option<Box<Parser>>,
     framer: Framer,
     /// Framed bytes taken from the outbox and not written yet: what `destroy()` interrupted
     /// still goes out when the connection closes.
@@ -742,7 +766,10 @@ impl Future for Connection {
         let this = &mut *self;
         this.task.shared.register(cx.waker());
         if this.reading && !this.killed() {
-            this.poll_read(cx);
+            if let Some(mut parser) = this.parser.take() {
+                this.poll_read(cx, &mut parser);
+                this.parser = Some(parser);
+            }
         }
         if this.writing && !this.killed() {
             this.poll_write(cx);
@@ -753,6 +780,16 @@ impl Future for Connection {
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // A task dropped before it closed (the runtime going away) still lets go of the
+        // descriptor without closing it under the reader.
+        if let (Some(stream), Some(descriptor)) = (self.stream.take(), &self.descriptor) {
+            stream.release(false, descriptor);
+        }
     }
 }
 
@@ -770,7 +807,7 @@ impl Connection {
 
     /// Reads until the socket has nothing more, EOF or an error, unless JS paused (once
     /// [`PAUSED_READ_LIMIT`] more bytes were read) or is behind.
-    fn poll_read(&mut self, cx: &mut Context<'_>) {
+    fn poll_read(&mut self, cx: &mut Context<'_>, parser: &mut Parser) {
         let shared = Arc::clone(&self.task.shared);
         loop {
             if (shared.paused.load(Ordering::Acquire)
@@ -782,13 +819,13 @@ impl Connection {
             }
             let injected = std::mem::take(&mut *lock(&shared.injected));
             for data in injected {
-                self.task.chunk(&mut self.parser, &data);
+                self.task.chunk(parser, &data);
                 self.read_idle = None;
             }
             let Some(stream) = &self.stream else { return };
             match stream.poll_read_ready(cx) {
                 Poll::Pending => {
-                    self.poll_read_idle(cx);
+                    self.poll_read_idle(cx, parser);
                     return;
                 }
                 Poll::Ready(Err(err)) => {
@@ -797,7 +834,7 @@ impl Connection {
                 }
                 Poll::Ready(Ok(())) => {}
             }
-            let (task, parser) = (&self.task, &mut self.parser);
+            let task = &self.task;
             let result = READ_BUFFER.with(|cell| {
                 let mut buf = cell.borrow_mut();
                 let result = stream.try_read(&mut buf);
@@ -832,8 +869,8 @@ impl Connection {
     }
 
     /// Compacts the inflater once it has been idle for [`COMPACT_AFTER`].
-    fn poll_read_idle(&mut self, cx: &mut Context<'_>) {
-        let inflater = self.parser.inflater.as_mut();
+    fn poll_read_idle(&mut self, cx: &mut Context<'_>, parser: &mut Parser) {
+        let inflater = parser.inflater.as_mut();
         if !inflater.as_ref().is_some_and(|inflater| inflater.is_allocated()) {
             self.read_idle = None;
             return;
@@ -932,7 +969,11 @@ impl Connection {
             let parts: Vec<&[u8]> = self.out.iter().map(|buf| &buf[..]).collect();
             write_fd(stream.raw_fd(), &parts);
         }
-        stream.close(self.task.shared.reset.load(Ordering::Acquire));
+        if let Some(descriptor) = self.descriptor.take() {
+            stream.release(self.task.shared.reset.load(Ordering::Acquire), &descriptor);
+            // Closed here unless the JS thread still reads it (then when it stops).
+            drop(descriptor);
+        }
         self.task.shared.destroyed.store(true, Ordering::Release);
         self.task.hub.push(Event::new(self.task.id, EventBody::Closed));
     }
@@ -943,7 +984,7 @@ impl Connection {
 pub struct Reader {
     task: Task,
     parser: Box<Parser>,
-    fd: std::os::fd::OwnedFd,
+    descriptor: Arc<Descriptor>,
 }
 
 /// What [`Reader::read`] left the connection in.
@@ -964,7 +1005,7 @@ const READS_PER_TURN: usize = 16;
 impl Reader {
     /// The reader's descriptor, to watch for readability.
     pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.descriptor.fd
     }
 
     /// Reads and parses what the socket has, queueing the events (the caller drains them).
@@ -984,7 +1025,7 @@ impl Reader {
             let (task, parser) = (&self.task, &mut self.parser);
             let result = READ_BUFFER.with(|cell| {
                 let mut buf = cell.borrow_mut();
-                let result = with_fd(self.fd.as_raw_fd(), |mut socket| {
+                let result = with_fd(self.descriptor.fd, |mut socket| {
                     std::io::Read::read(&mut socket, &mut buf)
                 });
                 if let Ok(n) = result {
