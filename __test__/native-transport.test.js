@@ -474,6 +474,29 @@ describe('native transport', function () {
     assert.strictEqual(received[0], 'held');
   });
 
+  it('holds one descriptor per adopted connection end', async function () {
+    if (!fs.existsSync('/proc/self/fd')) this.skip();
+
+    ctx = await startServer();
+
+    const open = () => fs.readdirSync('/proc/self/fd').length;
+    const before = open();
+    const pairs = [];
+
+    for (let i = 0; i < 20; i++) pairs.push(await connect(ctx));
+
+    //
+    // Both ends are in this process: 40 sockets, each a single descriptor
+    // once Node's own is closed (a second `dup()` per connection would
+    // halve the connections a `ulimit -n` allows).
+    //
+    await new Promise((resolve) => setImmediate(resolve));
+    const added = open() - before;
+
+    assert.ok(added >= 40 && added <= 44, `${added} descriptors`);
+    for (const [ws] of pairs) ws.terminate();
+  });
+
   it('writes raw bytes with `_socket.write()`, with callbacks and `drain`', async () => {
     ctx = await startServer();
 
