@@ -26,7 +26,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 
-use super::queue::{Event, EventBody, Hub, Shared, BACKLOG_HIGH_WATER_MARK, PAUSED_READ_LIMIT};
+use super::queue::{Event, EventBody, Hub, Shared, BACKLOG_HIGH_WATER_MARK};
 use super::runtime;
 use crate::protocol::deflate::{DeflateConfig, Deflater, InflateConfig, Inflater};
 use crate::protocol::frame::{self, OPCODE_CLOSE, OPCODE_PONG};
@@ -391,7 +391,7 @@ impl Handle {
         self.outbox.end()
     }
 
-    /// Stops reading, after [`PAUSED_READ_LIMIT`] more bytes (TCP backpressure then reaches
+    /// Stops reading, after `PAUSED_READ_LIMIT` more bytes (TCP backpressure then reaches
     /// the peer).
     pub fn pause(&self) {
         self.shared.paused_read.store(0, Ordering::Release);
@@ -694,7 +694,51 @@ struct Task {
     config: ConnConfig,
 }
 
+/// What one read did (see [`Task::read_once`]).
+enum ReadStep {
+    /// Bytes came (or the read was interrupted): read again.
+    Read,
+    /// Nothing to read now.
+    WouldBlock,
+    /// The peer ended its side; `End` is queued.
+    Eof,
+    /// A socket error, not reported yet.
+    Failed(io::Error),
+}
+
 impl Task {
+    /// Reads once with `read` into the thread's buffer and parses what came, counting it
+    /// against a pause; on EOF, ends the reading side.
+    fn read_once(
+        &self,
+        parser: &mut Parser,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> ReadStep {
+        let result = READ_BUFFER.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            let result = read(&mut buf);
+            if let Ok(n) = result {
+                self.chunk(parser, &buf[..n]);
+            }
+            result
+        });
+        match result {
+            Ok(0) => {
+                self.read_ended();
+                ReadStep::Eof
+            }
+            Ok(n) => {
+                if self.shared.paused.load(Ordering::Acquire) {
+                    self.shared.paused_read.fetch_add(n, Ordering::AcqRel);
+                }
+                ReadStep::Read
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => ReadStep::Read,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => ReadStep::WouldBlock,
+            Err(err) => ReadStep::Failed(err),
+        }
+    }
+
     /// The peer ended its side: `End`, and the writer starts no more compressions.
     fn read_ended(&self) {
         self.outbox.read_ended();
@@ -806,12 +850,11 @@ impl Connection {
     }
 
     /// Reads until the socket has nothing more, EOF or an error, unless JS paused (once
-    /// [`PAUSED_READ_LIMIT`] more bytes were read) or is behind.
+    /// `PAUSED_READ_LIMIT` more bytes were read) or is behind.
     fn poll_read(&mut self, cx: &mut Context<'_>, parser: &mut Parser) {
         let shared = Arc::clone(&self.task.shared);
         loop {
-            if (shared.paused.load(Ordering::Acquire)
-                && shared.paused_read.load(Ordering::Acquire) >= PAUSED_READ_LIMIT)
+            if shared.read_paused()
                 || shared.backlog.load(Ordering::Acquire) >= BACKLOG_HIGH_WATER_MARK
             {
                 // `resume()` or the hub's drain wakes the task.
@@ -834,33 +877,15 @@ impl Connection {
                 }
                 Poll::Ready(Ok(())) => {}
             }
-            let task = &self.task;
-            let result = READ_BUFFER.with(|cell| {
-                let mut buf = cell.borrow_mut();
-                let result = stream.try_read(&mut buf);
-                if let Ok(n) = result {
-                    task.chunk(parser, &buf[..n]);
-                }
-                result
-            });
-            match result {
-                Ok(0) => {
-                    self.task.read_ended();
+            match self.task.read_once(parser, |buf| stream.try_read(buf)) {
+                ReadStep::Read => self.read_idle = None,
+                // Readiness is cleared: the next poll waits.
+                ReadStep::WouldBlock => {}
+                ReadStep::Eof => {
                     self.reading = false;
                     return;
                 }
-                Ok(n) => {
-                    if shared.paused.load(Ordering::Acquire) {
-                        shared.paused_read.fetch_add(n, Ordering::AcqRel);
-                    }
-                    self.read_idle = None;
-                }
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) => {}
-                Err(err) => {
+                ReadStep::Failed(err) => {
                     self.fail(&err, "read");
                     return;
                 }
@@ -992,7 +1017,7 @@ pub struct Reader {
 pub enum ReadOutcome {
     /// Read all there was (or a turn's worth): call again once readable.
     More,
-    /// Paused by JS, with [`PAUSED_READ_LIMIT`] bytes read since: call again after resuming.
+    /// Paused by JS, with `PAUSED_READ_LIMIT` bytes read since: call again after resuming.
     Paused,
     /// EOF, an error or the connection is gone: do not call again.
     Done,
@@ -1016,36 +1041,18 @@ impl Reader {
             {
                 return ReadOutcome::Done;
             }
-            if shared.paused.load(Ordering::Acquire)
-                && shared.paused_read.load(Ordering::Acquire) >= PAUSED_READ_LIMIT
-            {
+            if shared.read_paused() {
                 return ReadOutcome::Paused;
             }
             self.read_injected();
-            let (task, parser) = (&self.task, &mut self.parser);
-            let result = READ_BUFFER.with(|cell| {
-                let mut buf = cell.borrow_mut();
-                let result = with_fd(self.descriptor.fd, |mut socket| {
-                    std::io::Read::read(&mut socket, &mut buf)
-                });
-                if let Ok(n) = result {
-                    task.chunk(parser, &buf[..n]);
-                }
-                result
-            });
-            match result {
-                Ok(0) => {
-                    self.task.read_ended();
-                    return ReadOutcome::Done;
-                }
-                Ok(n) => {
-                    if shared.paused.load(Ordering::Acquire) {
-                        shared.paused_read.fetch_add(n, Ordering::AcqRel);
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::More,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => {
+            let fd = self.descriptor.fd;
+            let read =
+                |buf: &mut [u8]| with_fd(fd, |mut socket| std::io::Read::read(&mut socket, buf));
+            match self.task.read_once(&mut self.parser, read) {
+                ReadStep::Read => {}
+                ReadStep::WouldBlock => return ReadOutcome::More,
+                ReadStep::Eof => return ReadOutcome::Done,
+                ReadStep::Failed(err) => {
                     self.task.report(&err, "read");
                     shared.read_done.store(true, Ordering::Release);
                     // Torn down as after any socket error.

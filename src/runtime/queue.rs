@@ -40,6 +40,12 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// JS paused the connection and [`PAUSED_READ_LIMIT`] bytes were read since: stop.
+    pub fn read_paused(&self) -> bool {
+        self.paused.load(Ordering::Acquire)
+            && self.paused_read.load(Ordering::Acquire) >= PAUSED_READ_LIMIT
+    }
+
     /// Remembers the task's waker; called at the start of each poll, before it looks at
     /// anything, so that a change made after it looked wakes it again.
     pub fn register(&self, waker: &Waker) {
