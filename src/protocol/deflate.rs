@@ -250,6 +250,33 @@ impl History {
     }
 }
 
+/// A zlib stream that can be freed between messages, keeping its last window (`History`)
+/// as the dictionary of the stream rebuilt for the next message.
+struct Codec<S> {
+    /// `None` while compacted.
+    stream: Option<S>,
+    history: History,
+    /// Between messages: compaction is allowed.
+    idle: bool,
+}
+
+impl<S> Codec<S> {
+    fn new(stream: S, window: usize) -> Self {
+        Self { stream: Some(stream), history: History::new(window), idle: true }
+    }
+
+    /// Frees the stream when idle; false when there was nothing to free or a message is
+    /// under way.
+    fn compact(&mut self) -> bool {
+        if !self.idle || self.stream.is_none() {
+            return false;
+        }
+        self.stream = None;
+        self.history.compact();
+        true
+    }
+}
+
 /// The compressor of one direction of a connection: a raw zlib-rs deflate stream with every
 /// zlib option Node's `zlibDeflateOptions` has (`level`, `memLevel`, `strategy`) applied.
 ///
@@ -258,13 +285,10 @@ impl History {
 /// stream with that window as its dictionary, so its back-references reach as far as they
 /// would have, and the peer, whose window holds the same bytes, sees one continuous stream.
 pub struct Deflater {
-    /// `None` while compacted.
-    stream: Option<Deflate>,
+    /// Between messages when the last fragment compressed had FIN.
+    codec: Codec<Deflate>,
     config: zlib_rs::DeflateConfig,
     no_context_takeover: bool,
-    history: History,
-    /// Between messages (the last fragment compressed had FIN).
-    idle: bool,
 }
 
 impl fmt::Debug for Deflater {
@@ -298,36 +322,29 @@ impl Deflater {
         // Every field is in the range zlib-rs checks, so its initialisation (which asserts
         // success) cannot fail but on an allocation failure, which aborts anyway.
         Self {
-            stream: Some(Deflate::new_with_config(zlib_config)),
+            codec: Codec::new(Deflate::new_with_config(zlib_config), 1 << window_bits),
             config: zlib_config,
             no_context_takeover: config.no_context_takeover,
-            history: History::new(1 << window_bits),
-            idle: true,
         }
     }
 
     /// Whether the zlib state is allocated (not compacted).
     pub fn is_allocated(&self) -> bool {
-        self.stream.is_some()
+        self.codec.stream.is_some()
     }
 
     /// Frees the zlib state between messages (see [`Deflater`]); false when there was
     /// nothing to free or a message is under way.
     pub fn compact(&mut self) -> bool {
-        if !self.idle || self.stream.is_none() {
-            return false;
-        }
-        self.stream = None;
-        self.history.compact();
-        true
+        self.codec.compact()
     }
 
     /// Compresses one fragment of a message with `Z_SYNC_FLUSH`. With `fin` (the last
     /// fragment) the `00 00 ff ff` tail is removed (RFC 7692 §7.2.1) and, without context
     /// takeover, the window is dropped afterwards.
     pub fn compress(&mut self, data: &[u8], fin: bool) -> Result<Vec<u8>, ZlibError> {
-        let (config, history) = (self.config, &self.history);
-        let stream = self.stream.get_or_insert_with(|| {
+        let (config, history) = (self.config, &self.codec.history);
+        let stream = self.codec.stream.get_or_insert_with(|| {
             let mut stream = Deflate::new_with_config(config);
             if !history.dictionary().is_empty() {
                 // The window of the compacted stream: cannot fail on a fresh raw stream.
@@ -388,19 +405,19 @@ impl Deflater {
                 stream.reset();
             }
         } else {
-            self.history.push(data);
+            self.codec.history.push(data);
         }
-        self.idle = fin;
+        self.codec.idle = fin;
         Ok(out)
     }
 
     /// Drops the window and any pending state: the next fragment starts a fresh stream.
     pub fn reset(&mut self) {
-        if let Some(stream) = self.stream.as_mut() {
+        if let Some(stream) = self.codec.stream.as_mut() {
             stream.reset();
         }
-        self.history.clear();
-        self.idle = true;
+        self.codec.history.clear();
+        self.codec.idle = true;
     }
 }
 
@@ -478,12 +495,9 @@ impl std::error::Error for InflateError {}
 /// zlib state of an idle one (its window, about 40 KiB), keeping the last window of output as
 /// the dictionary of the next message.
 pub struct Inflater {
-    /// `None` while compacted.
-    stream: Option<Decompress>,
-    history: History,
-    /// Between messages (the last fragment inflated had FIN): the stream is at a block
-    /// boundary and holds nothing but its window.
-    idle: bool,
+    /// Between messages when the last fragment inflated had FIN: the stream is then at a
+    /// block boundary and holds nothing but its window.
+    codec: Codec<Decompress>,
     window_bits: u8,
     no_context_takeover: bool,
     max_payload: u64,
@@ -517,9 +531,10 @@ impl Inflater {
         // to 256 bytes may send.
         let window_bits = config.window_bits.clamp(MIN_RAW_WINDOW_BITS, MAX_WINDOW_BITS);
         Self {
-            stream: Some(Decompress::new_with_window_bits(false, window_bits)),
-            history: History::new(1 << window_bits),
-            idle: true,
+            codec: Codec::new(
+                Decompress::new_with_window_bits(false, window_bits),
+                1 << window_bits,
+            ),
             window_bits,
             no_context_takeover: config.no_context_takeover,
             max_payload: config.max_payload,
@@ -532,15 +547,15 @@ impl Inflater {
     /// message's fragments, so a bomb stops one byte past the limit and is never allocated.
     /// After an error the decompressor starts afresh (ws drops its zlib stream).
     pub fn decompress(&mut self, data: &[u8], fin: bool) -> Result<Vec<u8>, InflateError> {
-        if self.stream.is_none() {
+        if self.codec.stream.is_none() {
             let mut stream = Decompress::new_with_window_bits(false, self.window_bits);
-            if !self.history.dictionary().is_empty() {
+            if !self.codec.history.dictionary().is_empty() {
                 // A raw inflate stream takes a dictionary at any time: cannot fail.
-                let _ = stream.set_dictionary(self.history.dictionary());
+                let _ = stream.set_dictionary(self.codec.history.dictionary());
             }
-            self.stream = Some(stream);
+            self.codec.stream = Some(stream);
         }
-        self.idle = false;
+        self.codec.idle = false;
         let mut out = Vec::new();
         // Most messages inflate to a few times their compressed size: start there.
         let hint = data.len().saturating_mul(4);
@@ -561,7 +576,7 @@ impl Inflater {
                 self.reset();
                 if !fin {
                     self.message_length = length;
-                    self.idle = false;
+                    self.codec.idle = false;
                 }
                 Ok(out)
             }
@@ -571,11 +586,11 @@ impl Inflater {
                         self.reset();
                     }
                 } else {
-                    self.history.push(&out);
+                    self.codec.history.push(&out);
                 }
                 if fin {
                     self.message_length = 0;
-                    self.idle = true;
+                    self.codec.idle = true;
                 }
                 Ok(out)
             }
@@ -584,28 +599,23 @@ impl Inflater {
 
     /// Whether the zlib state is allocated (not compacted).
     pub fn is_allocated(&self) -> bool {
-        self.stream.is_some()
+        self.codec.stream.is_some()
     }
 
     /// Frees the zlib state between messages (see [`Inflater`]); false when there was
     /// nothing to free or a message is under way.
     pub fn compact(&mut self) -> bool {
-        if !self.idle || self.stream.is_none() {
-            return false;
-        }
-        self.stream = None;
-        self.history.compact();
-        true
+        self.codec.compact()
     }
 
     /// Drops the window, any pending state and the current message's length.
     pub fn reset(&mut self) {
-        if let Some(stream) = self.stream.as_mut() {
+        if let Some(stream) = self.codec.stream.as_mut() {
             stream.reset(false);
         }
-        self.history.clear();
+        self.codec.history.clear();
         self.message_length = 0;
-        self.idle = true;
+        self.codec.idle = true;
     }
 
     /// Inflates `input` with `Z_SYNC_FLUSH`, appending to `out`.
@@ -634,7 +644,7 @@ impl Inflater {
             let spare = spare.get_mut(..chunk).unwrap_or_default();
 
             let rest = input.get(consumed..).unwrap_or_default();
-            let Some(stream) = self.stream.as_mut() else {
+            let Some(stream) = self.codec.stream.as_mut() else {
                 return Err(InflateError::Data("no inflate stream".to_owned()));
             };
             let (before_in, before_out) = (stream.total_in(), stream.total_out());
