@@ -312,11 +312,11 @@ export interface TransportInflateOptions {
 }
 
 /**
- * Registers the environment's doorbell: `callback` is called (with no arguments) whenever
- * events are waiting for `transportDrain()`; `deliver` is the same JS function, called
- * directly after the JS thread read a connection.
+ * Registers the environment's doorbell: `doorbell` is called (with no arguments) whenever
+ * events are waiting for `transportDrain()`: through a threadsafe function when a runtime
+ * thread queued them, directly after the JS thread read a connection.
  */
-export declare function transportInit(callback: Doorbell, deliver: unknown): void
+export declare function transportInit(doorbell: () => unknown): void
 
 /** Parses `data` as if it had been read from the connection (`socket.push()`). */
 export declare function transportInject(id: number, data: Buffer): boolean

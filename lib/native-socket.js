@@ -138,7 +138,7 @@ function canAdopt(socket) {
 function init() {
   if (initialized) return;
 
-  native.transportInit(onDoorbell, onDoorbell);
+  native.transportInit(onDoorbell);
 
   //
   // The doorbell is unref'd; this timer holds the event loop while a ref'd

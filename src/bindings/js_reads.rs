@@ -9,7 +9,7 @@ use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Env, Error, Result, Status, Unknown};
+use napi::bindgen_prelude::{Env, Error, Function, Result, Status, Unknown};
 use napi::{sys, JsValue};
 
 use crate::runtime::connection::{ReadOutcome, Reader};
@@ -55,7 +55,8 @@ thread_local! {
 
 /// Sets up this environment: `doorbell` (the JS function the threadsafe doorbell calls) is
 /// called directly after a read on the JS thread.
-pub fn init(env: &Env, doorbell: Unknown) -> Result<()> {
+pub fn init(env: &Env, doorbell: &Function<'_, (), Unknown<'static>>) -> Result<()> {
+    clear();
     let raw = env.raw();
     let mut delivery = Delivery {
         env: raw,
@@ -74,9 +75,16 @@ pub fn init(env: &Env, doorbell: Unknown) -> Result<()> {
     Ok(())
 }
 
-/// Forgets this environment's delivery (it is going away).
+/// Forgets this environment's delivery and releases its function reference and async
+/// context (on its thread: when it goes away, or before a new `init()`).
 pub fn clear() {
-    DELIVERY.with(|slot| slot.borrow_mut().take());
+    if let Some(delivery) = DELIVERY.with(|slot| slot.borrow_mut().take()) {
+        // SAFETY: both were created in `init()` on this thread, for this environment.
+        unsafe {
+            sys::napi_delete_reference(delivery.env, delivery.doorbell);
+            sys::napi_async_destroy(delivery.env, delivery.context);
+        }
+    }
 }
 
 /// Whether connections of this environment can be read on its thread.

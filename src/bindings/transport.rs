@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use napi::bindgen_prelude::{
-    Buffer, BufferSlice, Either, Env, Error, Float64ArraySlice, Result, Status, Unknown,
+    Buffer, BufferSlice, Either, Env, Error, Float64ArraySlice, Function, Result, Status, Unknown,
 };
 
 use super::frame::alloc_buffer;
@@ -142,11 +142,11 @@ fn limit(value: Option<f64>) -> u64 {
     }
 }
 
-/// Registers the environment's doorbell: `callback` is called (with no arguments) whenever
-/// events are waiting for `transportDrain()`; `deliver` is the same JS function, called
-/// directly after the JS thread read a connection.
+/// Registers the environment's doorbell: `doorbell` is called (with no arguments) whenever
+/// events are waiting for `transportDrain()`: through a threadsafe function when a runtime
+/// thread queued them, directly after the JS thread read a connection.
 #[napi]
-pub fn transport_init(env: Env, callback: Doorbell, deliver: Unknown) -> Result<()> {
+pub fn transport_init(env: Env, doorbell: Function<(), Unknown<'static>>) -> Result<()> {
     crate::runtime::runtime().map_err(|err| Error::new(Status::GenericFailure, err))?;
     if HUB.with(|slot| slot.borrow().is_none()) {
         // When the environment goes away (worker termination, process exit), its
@@ -162,8 +162,9 @@ pub fn transport_init(env: Env, callback: Doorbell, deliver: Unknown) -> Result<
             HUB.with(|slot| slot.borrow_mut().take());
         })?;
     }
-    js_reads::init(&env, deliver)?;
-    let bell = Arc::new(callback);
+    js_reads::init(&env, &doorbell)?;
+    let bell: Doorbell = doorbell.build_threadsafe_function().weak::<true>().build()?;
+    let bell = Arc::new(bell);
     let hub = Arc::new(Hub::new(Box::new(move || {
         bell.call((), ThreadsafeFunctionCallMode::NonBlocking);
     })));
@@ -186,6 +187,9 @@ pub fn transport_adopt(
     let Some(hub) = HUB.with(|slot| slot.borrow().clone()) else {
         return Err(Error::new(Status::GenericFailure, "transportInit() was not called"));
     };
+    // Inflating is the runtime's work: a connection that may receive compressed messages is
+    // read there.
+    let js_reads = options.inflate.is_none() && js_reads::available();
     let config = ConnConfig {
         receiver: ReceiverConfig {
             is_server: options.is_server,
@@ -208,12 +212,8 @@ pub fn transport_adopt(
             no_context_takeover: o.no_context_takeover,
         }),
         auto_pong: options.auto_pong.unwrap_or(true),
-        js_reads: false,
+        js_reads,
     };
-    // Inflating is the runtime's work: a connection that may receive compressed messages is
-    // read there.
-    let config =
-        ConnConfig { js_reads: config.inflate.is_none() && js_reads::available(), ..config };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let preamble = preamble.as_deref().unwrap_or_default();
     let (handle, reader) =
@@ -230,9 +230,14 @@ pub fn transport_adopt(
     Ok(id)
 }
 
+/// Runs `f` on connection `id`; `None` when it is gone.
+fn with_connection<T>(id: u32, f: impl FnOnce(&Connection) -> T) -> Option<T> {
+    CONNECTIONS.with(|map| map.borrow().get(&id).map(f))
+}
+
 /// Runs `f` on connection `id`'s handle; `None` when it is gone.
 fn with_handle<T>(id: u32, f: impl FnOnce(&Handle) -> T) -> Option<T> {
-    CONNECTIONS.with(|map| map.borrow().get(&id).map(|connection| f(&connection.handle)))
+    with_connection(id, |connection| f(&connection.handle))
 }
 
 /// What `transportSend()`/`transportWrite()` report: the connection is gone, the write is
@@ -316,15 +321,14 @@ pub fn transport_reset(id: u32) -> bool {
 #[napi]
 pub fn transport_inject(id: u32, data: BufferSlice) -> bool {
     let data = Bytes::copy_from_slice(&data);
-    CONNECTIONS.with(|map| {
-        let map = map.borrow();
-        let Some(connection) = map.get(&id) else { return false };
+    with_connection(id, |connection| {
         let injected = connection.handle.inject(data);
         if let Some(watch) = &connection.watch {
             watch.read_injected();
         }
         injected
     })
+    .unwrap_or(false)
 }
 
 /// Queues a nudge event for `id` behind everything queued, and rings: it comes back in a
@@ -349,9 +353,7 @@ pub fn transport_tap(id: u32, on: bool) -> bool {
 /// Stops (`paused`) or restarts reading.
 #[napi]
 pub fn transport_set_paused(id: u32, paused: bool) -> bool {
-    CONNECTIONS.with(|map| {
-        let map = map.borrow();
-        let Some(connection) = map.get(&id) else { return false };
+    with_connection(id, |connection| {
         if paused {
             connection.handle.pause();
         } else {
@@ -360,8 +362,8 @@ pub fn transport_set_paused(id: u32, paused: bool) -> bool {
                 watch.resume();
             }
         }
-        true
     })
+    .is_some()
 }
 
 /// The payload of an event (`None` when it has none).
