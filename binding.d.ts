@@ -153,6 +153,37 @@ export interface ExtensionRecord {
 export declare function isValidKey(key: string): boolean
 
 /**
+ * Stops listener `id` (its socket is closed before this returns); connections it accepted
+ * are not touched.
+ */
+export declare function listenerClose(id: number): boolean
+
+/**
+ * A listening socket as `listenerOpen()` reports it: its id and bound address, or the
+ * `errno` of the failed `bind()`/`listen()`.
+ */
+export interface ListenerInfo {
+  /** The listener id (0 on failure). */
+  id: number
+  /** The bound address. */
+  address: string
+  /** `IPv4` or `IPv6`. */
+  family: string
+  /** The bound port. */
+  port: number
+  /** The OS error number, 0 on success. */
+  errno: number
+}
+
+/**
+ * Listens on `address`:`port` (an IP address; port 0 picks one) with `backlog`: each upgrade
+ * request comes as a request event of the listener (its fields, then what followed the
+ * head), answered with `transportAccept()` or `transportReject()`; Rust answers other
+ * requests itself (`426`, `400`, `431`).
+ */
+export declare function listenerOpen(address: string, port: number, backlog: number): ListenerInfo
+
+/**
  * Options of `new NativeDeflate()`: Node's `zlibDeflateOptions` plus the negotiated
  * parameters of our direction.
  */
@@ -231,6 +262,13 @@ export interface ProtocolErrorRecord {
  * runtime thread; one trim covers a burst of calls. Returns whether this call scheduled it.
  */
 export declare function releaseFreeMemory(): boolean
+
+/**
+ * Takes over the connection of upgrade request `request` (see `listenerOpen()`) as
+ * `transportAdopt()` does, and returns the connection id. Throws if the request was answered
+ * already.
+ */
+export declare function transportAccept(request: number, head: Buffer, preamble: Buffer | undefined | null, options: TransportOptions): number
 
 /**
  * Takes over the connection behind descriptor `fd` (the caller then destroys its own
@@ -351,6 +389,12 @@ export interface TransportOptions {
   /** Set when permessage-deflate was negotiated. */
   inflate?: TransportInflateOptions
 }
+
+/**
+ * Answers upgrade request `request` with `response` (ws's `abortHandshake()`) and closes its
+ * connection. Returns false if it was answered already.
+ */
+export declare function transportReject(request: number, response: Buffer): boolean
 
 /** Closes the connection now with a TCP RST (`socket.resetAndDestroy()`). */
 export declare function transportReset(id: number): boolean

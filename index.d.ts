@@ -412,9 +412,9 @@ declare namespace WebSocket {
   interface ClientOptions extends SecureContextOptions {
     /**
      * ws-rs only: which transport carries the bytes after the handshake.
-     * `'native'` hands plain TCP/Unix sockets to the Rust runtime (opt-in, in
-     * progress); `'node'` keeps Node's socket. Default: `WS_RS_TRANSPORT`, else
-     * `'node'`.
+     * `'native'` hands plain TCP/Unix sockets to the Rust runtime (TLS and
+     * other streams stay on Node's); `'node'` keeps Node's socket. Default:
+     * `WS_RS_TRANSPORT`, else `'native'`.
      */
     transport?: 'native' | 'node' | undefined;
     protocol?: string | undefined;
@@ -567,11 +567,18 @@ declare namespace WebSocket {
     closeTimeout?: number | undefined;
     /**
      * ws-rs only: which transport carries the bytes after the handshake.
-     * `'native'` hands plain TCP/Unix sockets to the Rust runtime (opt-in, in
-     * progress); `'node'` keeps Node's socket. Default: `WS_RS_TRANSPORT`, else
-     * `'node'`.
+     * `'native'` hands plain TCP/Unix sockets to the Rust runtime (TLS and
+     * other streams stay on Node's); `'node'` keeps Node's socket. Default:
+     * `WS_RS_TRANSPORT`, else `'native'`.
      */
     transport?: 'native' | 'node' | undefined;
+    /**
+     * ws-rs only, with `port`: Rust listens and reads the HTTP handshake, and
+     * plain requests get `426` without reaching JS. `server._server` is then
+     * not an `http.Server`. Needs the native transport. Default:
+     * `WS_RS_NATIVE_HTTP === '1'`.
+     */
+    nativeHttp?: boolean | undefined;
     /** Enables/configures permessage-deflate (default `false`). */
     perMessageDeflate?: boolean | PerMessageDeflateOptions | undefined;
     /** The maximum message size in bytes (default 100 MiB, 0 = unlimited). */

@@ -9,7 +9,8 @@
 // Usage: npm run bench:server [-- options]
 //   --runs N          repeat everything N times (interleaved), report median [min-max]
 //   --scenario LIST   comma-separated id prefixes, e.g. `A,C.1000` (default: all)
-//   --peer LIST       comma-separated peers (default: ws,ws-bu,ws-rs,ws-rs-native,uws)
+//   --peer LIST       comma-separated peers (default: ws,ws-bu,ws-rs,ws-rs-native,ws-rs-http,
+//                     uws); ws-rs-http is the native transport with `nativeHttp: true`
 //   --duration S      measured window of the throughput scenarios (default 2)
 //   --warmup S        warm-up before each window (default 0.5)
 //   --conns N         connections of scenario E (default 10000, scaled to `ulimit -n`)
@@ -25,7 +26,7 @@ const path = require('path');
 const { fork, spawnSync } = require('child_process');
 const { scenarios } = require('./scenarios');
 
-const ALL_PEERS = ['ws', 'ws-bu', 'ws-rs', 'ws-rs-native', 'uws'];
+const ALL_PEERS = ['ws', 'ws-bu', 'ws-rs', 'ws-rs-native', 'ws-rs-http', 'uws'];
 
 /**
  * Parses the command line.
@@ -140,6 +141,7 @@ function peerEnv(peer) {
     case 'ws':
       return { WS_NO_BUFFER_UTIL: '1', WS_NO_UTF_8_VALIDATE: '1' };
     case 'ws-rs-native':
+    case 'ws-rs-http':
       return { WS_RS_TRANSPORT: 'native' };
     case 'ws-rs':
       return { WS_RS_TRANSPORT: 'node' };
@@ -213,7 +215,7 @@ async function runOne(scenario, peer, opts) {
 
   try {
     const result = await scenario.run(h);
-    if (peer === 'ws-rs-native') {
+    if (peer === 'ws-rs-native' || peer === 'ws-rs-http') {
       const usage = await children[0].req({ cmd: 'usage' });
       result.socketType = usage.socketType;
     }

@@ -1,12 +1,14 @@
 'use strict';
 
 //
-// The native transport (opt-in): after the HTTP upgrade, Rust takes over the
-// descriptor of a plain TCP or Unix socket and reads, parses, inflates,
+// The native transport (the default): after the HTTP upgrade, Rust takes over
+// the descriptor of a plain TCP or Unix socket and reads, parses, inflates,
 // deflates, frames and writes on its own threads. This module adopts the
 // socket, drains the batched events Rust queues, and provides the three
 // objects a `WebSocket` drives: the `_socket` facade, a receiver stand-in
-// (events out) and a sender stand-in (frames in).
+// (events out) and a sender stand-in (frames in). It also provides the socket
+// of an upgrade request to a listener Rust owns (`PendingSocket`, see
+// `lib/native-server.js`).
 //
 
 const EventEmitter = require('events');
@@ -35,6 +37,7 @@ const KIND_DATA = 11;
 const KIND_FRAGMENT = 12;
 const KIND_CHUNK = 13;
 const KIND_NUDGE = 14;
+const KIND_REQUEST = 15;
 
 // ws's `Receiver` states that mean "waiting" (`_state`).
 const STATE_IDLE = 0;
@@ -71,6 +74,7 @@ const READ_CHUNK = Symbol('read-chunk');
 
 const sockets = new Map();
 const nudged = new Map();
+const listeners = new Map();
 const RECORDS_LENGTH = 4 * 1024;
 let records = new Float64Array(RECORDS_LENGTH);
 let initialized = false;
@@ -118,6 +122,8 @@ function resolveTransport(option) {
  * @public
  */
 function canAdopt(socket) {
+  if (socket instanceof PendingSocket) return !socket._answered;
+
   return (
     socket instanceof net.Socket &&
     !(socket instanceof tls.TLSSocket) &&
@@ -302,9 +308,37 @@ function route(id, kind, arg, data, fragments) {
     return;
   }
 
+  if (kind === KIND_REQUEST) {
+    const listener = listeners.get(id);
+
+    if (listener !== undefined) {
+      listener._onRequest(data.latin1Slice(0, arg), data.subarray(arg));
+    } else {
+      //
+      // The listener was closed after Rust queued the request: no one is
+      // left to answer it, as Node destroys a socket no `'upgrade'` listener
+      // takes.
+      //
+      native.transportReject(requestId(data), EMPTY_BUFFER);
+    }
+
+    return;
+  }
+
   const socket = sockets.get(id);
 
   if (socket !== undefined) socket._onEvent(kind, arg, data, fragments);
+}
+
+/**
+ * The id of an upgrade request: the first of its NUL-separated fields.
+ *
+ * @param {Buffer} data The request event's payload
+ * @return {Number}
+ * @private
+ */
+function requestId(data) {
+  return Number(data.latin1Slice(0, data.indexOf(0)));
 }
 
 /**
@@ -351,6 +385,19 @@ function flushStage(switching) {
 function adopt(socket, head, preamble, options) {
   init();
 
+  if (socket instanceof PendingSocket) {
+    socket._answered = true;
+    return attach(
+      native.transportAccept(
+        socket._id,
+        head,
+        preamble === undefined ? null : Buffer.from(preamble),
+        options
+      ),
+      socket
+    );
+  }
+
   socket.pause();
 
   //
@@ -395,6 +442,18 @@ function adopt(socket, head, preamble, options) {
     socket._handle.readStop();
   }
   process.nextTick(destroyAdopted, socket);
+  return attach(id, info);
+}
+
+/**
+ * Makes the facade of connection `id`, which Rust just took over.
+ *
+ * @param {Number} id The connection id
+ * @param {Object} info The addresses of the connection
+ * @return {NativeSocket}
+ * @private
+ */
+function attach(id, info) {
   process.nextTick(uncork, id);
 
   const facade = new NativeSocket(id, info);
@@ -476,6 +535,185 @@ function destroyedError(compress) {
 
   err.code = 'ERR_STREAM_DESTROYED';
   return err;
+}
+
+/**
+ * The socket of an upgrade request to a listener Rust owns, until the request
+ * is answered: by the upgrade (`adopt()` takes it over), or by the HTTP
+ * response written to it before `end()` or `destroy()`. Nothing is read from
+ * it in the meantime.
+ *
+ * @extends EventEmitter
+ */
+class PendingSocket extends EventEmitter {
+  /**
+   * @param {Number} id The request id
+   * @param {Object} info The addresses of the connection
+   */
+  constructor(id, info) {
+    super();
+
+    this._id = id;
+    this._answered = false;
+    this._response = [];
+    this.connecting = false;
+    this.destroyed = false;
+    this.readable = true;
+    this.writable = true;
+    this.localAddress = info.localAddress;
+    this.localPort = info.localPort;
+    this.remoteAddress = info.remoteAddress;
+    this.remoteFamily = info.remoteFamily;
+    this.remotePort = info.remotePort;
+  }
+
+  /**
+   * @type {Number}
+   */
+  get writableLength() {
+    return 0;
+  }
+
+  /**
+   * Returns the local address, as `net.Socket#address()` does.
+   *
+   * @return {Object}
+   * @public
+   */
+  address() {
+    return NativeSocket.prototype.address.call(this);
+  }
+
+  /**
+   * Queues bytes of the response; they are written when the socket is ended
+   * or destroyed.
+   *
+   * @param {(Buffer|String)} chunk The bytes
+   * @param {String} [encoding] The encoding of a string
+   * @param {Function} [cb] Called once queued
+   * @return {Boolean} `true`
+   * @public
+   */
+  write(chunk, encoding, cb) {
+    if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+
+    if (!this.writable) {
+      const err = new Error('write after end');
+
+      err.code = 'ERR_STREAM_WRITE_AFTER_END';
+      process.nextTick(() => {
+        if (cb) cb(err);
+        this.emit('error', err);
+      });
+      return false;
+    }
+
+    this._response.push(
+      typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk
+    );
+    if (cb) process.nextTick(cb);
+    return true;
+  }
+
+  /**
+   * Writes the response queued (and `chunk`) and closes the connection.
+   *
+   * @param {(Buffer|String)} [chunk] The last bytes
+   * @param {String} [encoding] The encoding of a string
+   * @param {Function} [cb] A listener of `'finish'`
+   * @return {PendingSocket} this
+   * @public
+   */
+  end(chunk, encoding, cb) {
+    if (typeof chunk === 'function') {
+      cb = chunk;
+      chunk = undefined;
+    } else if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+
+    if (chunk !== undefined && chunk !== null) this.write(chunk, encoding);
+    if (!this.writable) return this;
+
+    this.writable = false;
+    if (cb) this.once('finish', cb);
+    this._answer();
+    process.nextTick(() => this.emit('finish'));
+    return this;
+  }
+
+  /**
+   * Closes the connection, after the response written so far.
+   *
+   * @param {Error} [err] An error to emit
+   * @return {PendingSocket} this
+   * @public
+   */
+  destroy(err) {
+    if (this.destroyed) return this;
+
+    this.destroyed = true;
+    this.readable = false;
+    this.writable = false;
+    this._answer();
+    process.nextTick(() => {
+      if (err) this.emit('error', err);
+      this.emit('close', false);
+    });
+    return this;
+  }
+
+  /**
+   * Hands the response to Rust, which writes it and closes the connection.
+   *
+   * @private
+   */
+  _answer() {
+    if (this._answered) return;
+
+    const response = this._response;
+
+    this._answered = true;
+    this._response = null;
+    native.transportReject(
+      this._id,
+      response.length === 1 ? response[0] : Buffer.concat(response)
+    );
+  }
+
+  /**
+   * No-op: the timeout of a request's head is Rust's.
+   *
+   * @return {PendingSocket} this
+   * @public
+   */
+  setTimeout() {
+    return this;
+  }
+
+  /**
+   * No-op: Rust sets `TCP_NODELAY` on the upgraded connection.
+   *
+   * @return {PendingSocket} this
+   * @public
+   */
+  setNoDelay() {
+    return this;
+  }
+
+  /**
+   * No-op.
+   *
+   * @return {PendingSocket} this
+   * @public
+   */
+  setKeepAlive() {
+    return this;
+  }
 }
 
 /**
@@ -1965,11 +2203,15 @@ function failBlob(sender, err, cb) {
 }
 
 module.exports = {
+  adjustRefs,
   adopt,
   canAdopt,
+  init,
+  listeners,
   NativeReceiver,
   NativeSender,
   NativeSocket,
+  PendingSocket,
   resolveTransport,
   transportOptions,
   wantsNative

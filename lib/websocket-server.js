@@ -6,6 +6,7 @@ const http = require('http');
 const extension = require('./extension');
 const PerMessageDeflate = require('./permessage-deflate');
 const subprotocol = require('./subprotocol');
+const NativeHttpServer = require('./native-server');
 const WebSocket = require('./websocket');
 const { canAdopt, NativeSocket, resolveTransport } = require('./native-socket');
 const { CLOSE_TIMEOUT, kWebSocket } = require('./constants');
@@ -58,6 +59,9 @@ class WebSocketServer extends EventEmitter {
    *     fragments
    * @param {Number} [options.maxPayload=104857600] The maximum allowed message
    *     size
+   * @param {Boolean} [options.nativeHttp=false] ws-rs only: with `port`, Rust
+   *     listens and reads the HTTP handshake (`_server` is then not an
+   *     `http.Server`)
    * @param {Boolean} [options.noServer=false] Enable no server mode
    * @param {String} [options.path] Accept only connections matching this path
    * @param {(Boolean|Object)} [options.perMessageDeflate=false] Enable/disable
@@ -92,6 +96,7 @@ class WebSocketServer extends EventEmitter {
         backlog: null, // `net` picks its default (511)
         server: null,
         host: null,
+        nativeHttp: process.env.WS_RS_NATIVE_HTTP === '1',
         path: null,
         port: null,
         WebSocket
@@ -106,7 +111,21 @@ class WebSocketServer extends EventEmitter {
       throw new TypeError(OPTIONS_ERROR);
     }
 
-    if (hasPort) {
+    if (hasPort && opts.nativeHttp) {
+      if (opts.transport === 'node') {
+        throw new TypeError(
+          'The `nativeHttp` option needs the native transport'
+        );
+      }
+
+      //
+      // Its connections are Rust's from the first byte: no Node socket to
+      // fall back to.
+      //
+      opts.transport = 'native';
+      this._server = new NativeHttpServer();
+      this._server.listen(opts.port, opts.host, opts.backlog, callback);
+    } else if (hasPort) {
       this._server = http.createServer(answerUpgradeRequired);
       this._server.listen(opts.port, opts.host, opts.backlog, callback);
     } else if (opts.server) {

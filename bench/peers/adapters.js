@@ -39,14 +39,16 @@ const TEXT = { binary: false };
  * @param {Object} lib The module (`require('ws')` or `require('ws-rs')`)
  * @param {Boolean} deflate Whether to offer permessage-deflate
  * @param {Function} [transportOf] Tells the transport from the library
+ * @param {Object} [extra] More server options
  * @return {Promise<Object>} The adapter
  */
-function wsLike(lib, deflate, transportOf) {
+function wsLike(lib, deflate, transportOf, extra) {
   const wss = new lib.WebSocketServer({
     host: '127.0.0.1',
     port: 0,
     perMessageDeflate: deflate,
-    maxPayload: 4 * 1024 * 1024
+    maxPayload: 4 * 1024 * 1024,
+    ...extra
   });
   let socketType = null;
 
@@ -255,7 +257,8 @@ function createAdapter(peer, deflate) {
     case 'ws-bu':
       return wsLike(require('ws'), deflate);
     case 'ws-rs':
-    case 'ws-rs-native': {
+    case 'ws-rs-native':
+    case 'ws-rs-http': {
       const root = path.join(__dirname, '..', '..');
       let transportOf = () => 'node';
       try {
@@ -268,7 +271,12 @@ function createAdapter(peer, deflate) {
       } catch {
         // No native transport in this checkout: the Node-socket transport.
       }
-      return wsLike(require(root), deflate, transportOf);
+      return wsLike(
+        require(root),
+        deflate,
+        transportOf,
+        peer === 'ws-rs-http' ? { nativeHttp: true } : {}
+      );
     }
     case 'uws':
       return uws(deflate);

@@ -7,7 +7,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -23,6 +22,7 @@ use napi_derive::napi;
 use crate::protocol::deflate::{DeflateConfig, InflateConfig, DEFAULT_MEM_LEVEL};
 use crate::protocol::receiver::ReceiverConfig;
 use crate::runtime::connection::{self, ConnConfig, Handle, Mask, OutFrame, Sent};
+use crate::runtime::listener::{self, Listener, Pending};
 use crate::runtime::queue::{Event, EventBody, Hub};
 
 /// The doorbell: an unref'd JS callback without arguments (JS keeps the loop alive itself
@@ -32,6 +32,8 @@ type Doorbell = ThreadsafeFunction<(), Unknown<'static>, (), Status, false, true
 thread_local! {
     static HUB: RefCell<Option<Arc<Hub>>> = const { RefCell::new(None) };
     static CONNECTIONS: RefCell<HashMap<u32, Connection>> = RefCell::new(HashMap::new());
+    static LISTENERS: RefCell<HashMap<u32, Listener>> = RefCell::new(HashMap::new());
+    static PENDING: RefCell<Option<Arc<Pending>>> = const { RefCell::new(None) };
     /// The errors of the last `transportDrain()` batch, for `transportTakeErrors()`.
     static ERRORS: RefCell<Vec<TransportError>> = const { RefCell::new(Vec::new()) };
 }
@@ -42,9 +44,6 @@ struct Connection {
     handle: Handle,
     watch: Option<Watch>,
 }
-
-/// Connection ids, unique in the process.
-static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
 // `TransportEvent.kind` values (mirrored in lib/native-socket.js).
 const KIND_MESSAGE: u32 = 1;
@@ -61,6 +60,7 @@ const KIND_DATA: u32 = 11;
 const KIND_FRAGMENT: u32 = 12;
 const KIND_CHUNK: u32 = 13;
 const KIND_NUDGE: u32 = 14;
+const KIND_REQUEST: u32 = 15;
 
 /// Slots per record of `transportDrain()`; the first record is the header.
 const STRIDE: usize = 4;
@@ -158,6 +158,10 @@ pub fn transport_init(env: Env, doorbell: Function<(), Unknown<'static>>) -> Res
                     connection.handle.destroy();
                 }
             });
+            LISTENERS.with(|map| map.borrow_mut().clear());
+            if let Some(pending) = PENDING.with(|slot| slot.borrow_mut().take()) {
+                pending.clear();
+            }
             js_reads::clear();
             HUB.with(|slot| slot.borrow_mut().take());
         })?;
@@ -169,6 +173,9 @@ pub fn transport_init(env: Env, doorbell: Function<(), Unknown<'static>>) -> Res
         bell.call((), ThreadsafeFunctionCallMode::NonBlocking);
     })));
     HUB.with(|slot| *slot.borrow_mut() = Some(hub));
+    PENDING.with(|slot| {
+        slot.borrow_mut().get_or_insert_with(Arc::default);
+    });
     Ok(())
 }
 
@@ -184,13 +191,66 @@ pub fn transport_adopt(
     preamble: Option<BufferSlice>,
     options: TransportOptions,
 ) -> Result<u32> {
-    let Some(hub) = HUB.with(|slot| slot.borrow().clone()) else {
-        return Err(Error::new(Status::GenericFailure, "transportInit() was not called"));
+    let hub = hub()?;
+    let id = crate::runtime::next_id();
+    let preamble = preamble.as_deref().unwrap_or_default();
+    let started =
+        connection::adopt(Arc::clone(&hub), id, fd, unix, &head, preamble, config(options));
+    register(hub, id, started)
+}
+
+/// Takes over the connection of upgrade request `request` (see `listenerOpen()`) as
+/// `transportAdopt()` does, and returns the connection id. Throws if the request was answered
+/// already.
+#[napi]
+pub fn transport_accept(
+    request: u32,
+    head: BufferSlice,
+    preamble: Option<BufferSlice>,
+    options: TransportOptions,
+) -> Result<u32> {
+    let hub = hub()?;
+    let stream = pending()?
+        .take(request)
+        .ok_or_else(|| Error::new(Status::InvalidArg, "the request was answered already"))?;
+    let id = crate::runtime::next_id();
+    let preamble = preamble.as_deref().unwrap_or_default();
+    let started =
+        connection::accept(Arc::clone(&hub), id, stream, &head, preamble, config(options));
+    register(hub, id, started)
+}
+
+/// Answers upgrade request `request` with `response` (ws's `abortHandshake()`) and closes its
+/// connection. Returns false if it was answered already.
+#[napi]
+pub fn transport_reject(request: u32, response: BufferSlice) -> Result<bool> {
+    let Some(stream) = pending()?.take(request) else {
+        return Ok(false);
     };
+    let rt = crate::runtime::runtime().map_err(|err| Error::new(Status::GenericFailure, err))?;
+    rt.spawn(listener::reject(stream, Bytes::copy_from_slice(&response)));
+    Ok(true)
+}
+
+/// The environment's event queue.
+fn hub() -> Result<Arc<Hub>> {
+    HUB.with(|slot| slot.borrow().clone())
+        .ok_or_else(|| Error::new(Status::GenericFailure, "transportInit() was not called"))
+}
+
+/// The environment's unanswered upgrade requests.
+fn pending() -> Result<Arc<Pending>> {
+    PENDING
+        .with(|slot| slot.borrow().clone())
+        .ok_or_else(|| Error::new(Status::GenericFailure, "transportInit() was not called"))
+}
+
+/// The connection settings `options` describe.
+fn config(options: TransportOptions) -> ConnConfig {
     // Inflating is the runtime's work: a connection that may receive compressed messages is
     // read there.
     let js_reads = options.inflate.is_none() && js_reads::available();
-    let config = ConnConfig {
+    ConnConfig {
         receiver: ReceiverConfig {
             is_server: options.is_server,
             max_payload: limit(options.max_payload),
@@ -213,12 +273,17 @@ pub fn transport_adopt(
         }),
         auto_pong: options.auto_pong.unwrap_or(true),
         js_reads,
-    };
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let preamble = preamble.as_deref().unwrap_or_default();
+    }
+}
+
+/// Holds connection `id` once its task started (watching it when the JS thread reads it).
+fn register(
+    hub: Arc<Hub>,
+    id: u32,
+    started: std::io::Result<(Handle, Option<connection::Reader>)>,
+) -> Result<u32> {
     let (handle, reader) =
-        connection::adopt(Arc::clone(&hub), id, fd, unix, &head, preamble, config)
-            .map_err(|err| Error::new(Status::GenericFailure, err.to_string()))?;
+        started.map_err(|err| Error::new(Status::GenericFailure, err.to_string()))?;
     let watch = match reader.map(|reader| Watch::start(reader, hub)).transpose() {
         Ok(watch) => watch,
         Err(err) => {
@@ -228,6 +293,62 @@ pub fn transport_adopt(
     };
     CONNECTIONS.with(|map| map.borrow_mut().insert(id, Connection { handle, watch }));
     Ok(id)
+}
+
+/// A listening socket as `listenerOpen()` reports it: its id and bound address, or the
+/// `errno` of the failed `bind()`/`listen()`.
+#[napi(object)]
+pub struct ListenerInfo {
+    /// The listener id (0 on failure).
+    pub id: u32,
+    /// The bound address.
+    pub address: String,
+    /// `IPv4` or `IPv6`.
+    pub family: String,
+    /// The bound port.
+    pub port: u32,
+    /// The OS error number, 0 on success.
+    pub errno: i32,
+}
+
+/// Listens on `address`:`port` (an IP address; port 0 picks one) with `backlog`: each upgrade
+/// request comes as a request event of the listener (its fields, then what followed the
+/// head), answered with `transportAccept()` or `transportReject()`; Rust answers other
+/// requests itself (`426`, `400`, `431`).
+#[napi]
+pub fn listener_open(address: String, port: u32, backlog: u32) -> Result<ListenerInfo> {
+    let hub = hub()?;
+    let ip: std::net::IpAddr = address
+        .parse()
+        .map_err(|_| Error::new(Status::InvalidArg, format!("not an IP address: {address}")))?;
+    let port = u16::try_from(port).map_err(|_| Error::new(Status::InvalidArg, "bad port"))?;
+    let id = crate::runtime::next_id();
+    match Listener::bind(hub, pending()?, id, (ip, port).into(), backlog) {
+        Ok((listener, bound)) => {
+            LISTENERS.with(|map| map.borrow_mut().insert(id, listener));
+            Ok(ListenerInfo {
+                id,
+                address: bound.ip().to_string(),
+                family: if bound.is_ipv4() { "IPv4" } else { "IPv6" }.to_owned(),
+                port: u32::from(bound.port()),
+                errno: 0,
+            })
+        }
+        Err(err) => Ok(ListenerInfo {
+            id: 0,
+            address,
+            family: String::new(),
+            port: u32::from(port),
+            errno: err.raw_os_error().unwrap_or(libc::EINVAL),
+        }),
+    }
+}
+
+/// Stops listener `id` (its socket is closed before this returns); connections it accepted
+/// are not touched.
+#[napi]
+pub fn listener_close(id: u32) -> bool {
+    LISTENERS.with(|map| map.borrow_mut().remove(&id)).is_some()
 }
 
 /// Runs `f` on connection `id`; `None` when it is gone.
@@ -370,9 +491,10 @@ pub fn transport_set_paused(id: u32, paused: bool) -> bool {
 fn payload(body: &EventBody) -> Option<&[Bytes]> {
     match body {
         EventBody::Message { data, .. } => Some(data),
-        EventBody::Data(data) | EventBody::Ping(data) | EventBody::Pong(data) => {
-            Some(std::slice::from_ref(data))
-        }
+        EventBody::Data(data)
+        | EventBody::Ping(data)
+        | EventBody::Pong(data)
+        | EventBody::Request { data, .. } => Some(std::slice::from_ref(data)),
         EventBody::Close { reason, .. } => Some(std::slice::from_ref(reason)),
         _ => None,
     }
@@ -547,6 +669,9 @@ fn drain_copied<'env>(
             EventBody::Written(count) => push(id, KIND_WRITTEN, f64::from(count), 0),
             EventBody::End => push(id, KIND_END, 0.0, 0),
             EventBody::Finish => push(id, KIND_FINISH, 0.0, 0),
+            EventBody::Request { text_len, data } => {
+                push(id, KIND_REQUEST, text_len as f64, data.len())
+            }
             EventBody::Closed => {
                 CONNECTIONS.with(|map| map.borrow_mut().remove(&id));
                 push(id, KIND_CLOSED, 0.0, 0);

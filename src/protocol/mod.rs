@@ -7,6 +7,7 @@ pub mod error;
 pub mod extension;
 pub mod frame;
 pub mod handshake;
+pub mod http;
 pub mod mask;
 pub mod receiver;
 pub mod subprotocol;

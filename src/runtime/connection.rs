@@ -586,16 +586,19 @@ fn duplicate(fd: RawFd, unix: bool) -> io::Result<(Stream, Arc<Descriptor>)> {
     } else {
         let stream = std::net::TcpStream::from(owned);
         stream.set_nonblocking(true)?;
-        // ws calls `socket.setNoDelay()` on every connection.
-        stream.set_nodelay(true)?;
         Stream::Tcp(tokio::net::TcpStream::from_std(stream)?)
     };
-    // From here the stream is only ever released (`Stream::release`), never dropped closed.
+    Ok(described(stream))
+}
+
+/// The [`Descriptor`] of a stream: from here the stream is only ever released
+/// ([`Stream::release`]), never dropped closed.
+fn described(stream: Stream) -> (Stream, Arc<Descriptor>) {
     let descriptor = Arc::new(Descriptor {
         fd: stream.raw_fd(),
         closed: std::sync::atomic::AtomicBool::new(false),
     });
-    Ok((stream, descriptor))
+    (stream, descriptor)
 }
 
 /// Takes over the connection behind `fd` (a TCP socket, or a Unix one when `unix`) as
@@ -614,6 +617,37 @@ pub fn adopt(
     config: ConnConfig,
 ) -> io::Result<(Handle, Option<Reader>)> {
     let (stream, descriptor) = duplicate(fd, unix)?;
+    start(hub, id, stream, descriptor, head, preamble, config)
+}
+
+/// Takes over a connection the runtime accepted and read the request head of (see
+/// [`crate::runtime::listener`]) as connection `id`, as [`adopt`] does.
+pub fn accept(
+    hub: Arc<Hub>,
+    id: u32,
+    stream: tokio::net::TcpStream,
+    head: &[u8],
+    preamble: &[u8],
+    config: ConnConfig,
+) -> io::Result<(Handle, Option<Reader>)> {
+    let (stream, descriptor) = described(Stream::Tcp(stream));
+    start(hub, id, stream, descriptor, head, preamble, config)
+}
+
+/// Starts the task of a connection taken over (see [`adopt`]).
+fn start(
+    hub: Arc<Hub>,
+    id: u32,
+    stream: Stream,
+    descriptor: Arc<Descriptor>,
+    head: &[u8],
+    preamble: &[u8],
+    config: ConnConfig,
+) -> io::Result<(Handle, Option<Reader>)> {
+    if let Stream::Tcp(stream) = &stream {
+        // ws calls `socket.setNoDelay()` on every connection.
+        stream.set_nodelay(true)?;
+    }
     let rt = runtime().map_err(io::Error::other)?;
     let shared = Arc::new(Shared::default());
     let mut items = VecDeque::new();

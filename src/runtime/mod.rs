@@ -6,15 +6,26 @@
 //! with the last environment while its threads still run addon code). See RESEARCH.md §3e.
 
 pub mod connection;
+pub mod listener;
 pub mod memory;
 pub mod queue;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use tokio::runtime::{Builder, Runtime};
 
 /// The runtime, or why it could not be built.
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+/// Connection, listener and request ids: unique in the process, so that one event queue can
+/// carry all of them.
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A fresh id (see [`NEXT_ID`]).
+pub fn next_id() -> u32 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
 
 /// The process-wide runtime, created on first use with one worker per CPU (at most 4: the
 /// work per byte is small, and the JS thread needs a core of its own), or

@@ -121,6 +121,13 @@ pub enum EventBody {
     },
     /// The descriptor is closed; the last event of the connection.
     Closed,
+    /// An upgrade request to a listener the runtime owns (the event's id is the listener's).
+    Request {
+        /// `data` starts with this many bytes of the request's fields.
+        text_len: usize,
+        /// The fields, then what the client sent past the head.
+        data: Bytes,
+    },
 }
 
 /// An event of connection `id`.

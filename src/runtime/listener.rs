@@ -1,0 +1,310 @@
+//! Listening sockets the runtime owns (`new WebSocketServer({ port, nativeHttp: true })`):
+//! accept, read and parse the request head ([`crate::protocol::http`]), answer what is not an
+//! upgrade, and queue each upgrade request for JS, which answers it with
+//! [`Pending::take`] and then [`crate::runtime::connection::accept`] or [`reject`].
+
+use std::collections::HashMap;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+use super::queue::{Event, EventBody, Hub};
+use super::{next_id, runtime};
+use crate::protocol::http::{self, HeadError, Request};
+use crate::sync::lock;
+
+/// How long a connection may take to send its request head: Node's `server.headersTimeout`.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a rejected connection is drained before it is closed: closing with unread data
+/// sends a RST, which can destroy the response before the client reads it.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Upgrade requests JS has not answered yet, by request id: one table per JS environment.
+#[derive(Debug, Default)]
+pub struct Pending {
+    streams: Mutex<HashMap<u32, TcpStream>>,
+}
+
+impl Pending {
+    /// The connection of request `id`, once: `None` when it was answered already.
+    pub fn take(&self, id: u32) -> Option<TcpStream> {
+        lock(&self.streams).remove(&id)
+    }
+
+    /// Drops every connection still waiting (the environment is going away).
+    pub fn clear(&self) {
+        lock(&self.streams).clear();
+    }
+}
+
+/// A listening socket: its accept loop runs until [`Listener::close`] or drop.
+#[derive(Debug)]
+pub struct Listener {
+    slot: Arc<Mutex<Slot>>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    listener: Option<TcpListener>,
+    waker: Option<Waker>,
+}
+
+impl Listener {
+    /// Binds `addr` with `backlog`, starts accepting on the runtime and returns the bound
+    /// address. Each upgrade request becomes an [`EventBody::Request`] of listener `id` on
+    /// `hub`, its connection held in `pending` under the request's id.
+    pub fn bind(
+        hub: Arc<Hub>,
+        pending: Arc<Pending>,
+        id: u32,
+        addr: SocketAddr,
+        backlog: u32,
+    ) -> io::Result<(Self, SocketAddr)> {
+        let rt = runtime().map_err(io::Error::other)?;
+        let _context = rt.enter();
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        // As libuv does: a restarted server can bind while old connections are in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(backlog)?;
+        let bound = listener.local_addr()?;
+        let slot = Arc::new(Mutex::new(Slot { listener: Some(listener), waker: None }));
+        rt.spawn(accept_loop(hub, pending, id, Arc::clone(&slot)));
+        Ok((Self { slot }, bound))
+    }
+
+    /// Stops listening now: the socket is closed before this returns (new connections are
+    /// refused), connections accepted already are served on.
+    pub fn close(&self) {
+        let mut slot = lock(&self.slot);
+        slot.listener = None;
+        if let Some(waker) = slot.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Accepts until the listener is closed.
+async fn accept_loop(hub: Arc<Hub>, pending: Arc<Pending>, id: u32, slot: Arc<Mutex<Slot>>) {
+    loop {
+        let accepted = poll_fn(|cx| {
+            let mut slot = lock(&slot);
+            let Some(listener) = slot.listener.as_ref() else {
+                return Poll::Ready(None);
+            };
+            match listener.poll_accept(cx) {
+                Poll::Ready(result) => Poll::Ready(Some(result)),
+                Poll::Pending => {
+                    slot.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
+        match accepted {
+            None => return,
+            Some(Ok((stream, _))) => {
+                tokio::spawn(serve(Arc::clone(&hub), Arc::clone(&pending), id, stream));
+            }
+            // Out of descriptors or memory, or the connection was reset while queued: libuv
+            // goes on accepting too; the pause keeps a full descriptor table from spinning.
+            Some(Err(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// Reads the request head of an accepted connection and either queues it for JS (an upgrade)
+/// or answers it.
+async fn serve(hub: Arc<Hub>, pending: Arc<Pending>, listener: u32, mut stream: TcpStream) {
+    let mut buf = BytesMut::with_capacity(1024);
+    let head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream, &mut buf)).await;
+    let request = match head {
+        Ok(Ok(Some(request))) => request,
+        Ok(Err(err)) => return reject(stream, Bytes::from_static(err.response())).await,
+        // Timed out, or the client went away or broke the connection.
+        Err(_) | Ok(Ok(None)) => return,
+    };
+    if !request.is_upgrade() {
+        return reject(stream, Bytes::from(http::upgrade_required(&request.method))).await;
+    }
+    let rest = buf.split_off(request.len);
+    let id = next_id();
+    let Ok((data, text_len)) = describe(id, &request, &stream, &rest) else {
+        return;
+    };
+    lock(&pending.streams).insert(id, stream);
+    hub.push(Event::new(listener, EventBody::Request { text_len, data }));
+}
+
+/// Reads until `buf` holds a whole request head: `Ok(None)` at EOF or on a read error.
+async fn read_head(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> Result<Option<Request>, HeadError> {
+    loop {
+        match stream.read_buf(buf).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+        if let Some(request) = http::parse_request(buf)? {
+            return Ok(Some(request));
+        }
+        if buf.capacity() == buf.len() {
+            buf.reserve(buf.len());
+        }
+    }
+}
+
+/// What JS gets of upgrade request `id`: NUL-separated fields (the id, method, URL, HTTP
+/// version, the remote address, port and family, the local address and port, then each
+/// header's name and value), then the bytes read past the head. Returns them and the length
+/// of the fields. NUL cannot occur in a parsed head, nor in an address.
+fn describe(
+    id: u32,
+    request: &Request,
+    stream: &TcpStream,
+    rest: &[u8],
+) -> io::Result<(Bytes, usize)> {
+    let remote = stream.peer_addr()?;
+    let local = stream.local_addr()?;
+    let mut out = BytesMut::with_capacity(512 + rest.len());
+    let family = if remote.is_ipv4() { "IPv4" } else { "IPv6" };
+    let fields: [&str; 9] = [
+        &id.to_string(),
+        request.method.as_str(),
+        request.url.as_str(),
+        if request.minor_version == 0 { "1.0" } else { "1.1" },
+        &remote.ip().to_string(),
+        &remote.port().to_string(),
+        family,
+        &local.ip().to_string(),
+        &local.port().to_string(),
+    ];
+    for field in fields {
+        out.put_slice(field.as_bytes());
+        out.put_u8(0);
+    }
+    for (name, value) in &request.headers {
+        out.put_slice(name.as_bytes());
+        out.put_u8(0);
+        out.put_slice(value);
+        out.put_u8(0);
+    }
+    let text_len = out.len();
+    out.put_slice(rest);
+    Ok((out.freeze(), text_len))
+}
+
+/// Writes `response`, ends our side and closes the connection once the client is done (or
+/// after [`LINGER`]).
+pub async fn reject(mut stream: TcpStream, response: Bytes) {
+    if stream.write_all(&response).await.is_err() || stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 1024];
+    let drain = async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn listen(hub: &Arc<Hub>, pending: &Arc<Pending>) -> (Listener, SocketAddr) {
+        let addr = "127.0.0.1:0".parse().unwrap();
+        Listener::bind(Arc::clone(hub), Arc::clone(pending), 7, addr, 16).unwrap()
+    }
+
+    fn wait_for_event(hub: &Hub) -> Event {
+        for _ in 0..500 {
+            let (mut events, _) = hub.drain(|_| true);
+            if let Some(event) = events.pop() {
+                return event;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("no event");
+    }
+
+    #[test]
+    fn queues_an_upgrade_request_with_what_followed_its_head() {
+        let hub = Arc::new(Hub::new(Box::new(|| {})));
+        let pending = Arc::new(Pending::default());
+        let (_listener, addr) = listen(&hub, &pending);
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client
+            .write_all(b"GET /x HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nabc")
+            .unwrap();
+        let event = wait_for_event(&hub);
+        assert_eq!(event.id, 7);
+        let EventBody::Request { text_len, data } = event.body else {
+            panic!("not a request: {:?}", event.body);
+        };
+        let text = std::str::from_utf8(&data[..text_len]).unwrap();
+        let mut fields: Vec<&str> = text.split('\0').collect();
+        let id: u32 = fields.remove(0).parse().unwrap();
+        assert_eq!(&fields[..3], ["GET", "/x", "1.1"]);
+        assert_eq!(fields[3], "127.0.0.1");
+        assert_eq!(fields[4], client.local_addr().unwrap().port().to_string());
+        assert_eq!(&fields[5..7], ["IPv4", "127.0.0.1"]);
+        assert_eq!(fields[7], addr.port().to_string());
+        assert_eq!(&fields[8..], ["Upgrade", "websocket", "Connection", "Upgrade", ""]);
+        assert_eq!(&data[text_len..], b"abc");
+
+        // Answered once; the connection is the client's.
+        let stream = pending.take(id).unwrap();
+        assert!(pending.take(id).is_none());
+        runtime().unwrap().spawn(reject(stream, Bytes::from_static(b"HTTP/1.1 400 x\r\n\r\n")));
+        let mut response = Vec::new();
+        client.read_to_end(&mut response).unwrap();
+        assert_eq!(response, b"HTTP/1.1 400 x\r\n\r\n");
+    }
+
+    #[test]
+    fn answers_plain_and_malformed_requests_itself() {
+        let hub = Arc::new(Hub::new(Box::new(|| {})));
+        let pending = Arc::new(Pending::default());
+        let (_listener, addr) = listen(&hub, &pending);
+        for (request, status) in [
+            (&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..], &b"HTTP/1.1 426 "[..]),
+            (b"\x16\x03\x01\x00\x10hello", b"HTTP/1.1 400 "),
+        ] {
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            client.write_all(request).unwrap();
+            let mut response = Vec::new();
+            client.read_to_end(&mut response).unwrap();
+            assert!(response.starts_with(status), "{}", String::from_utf8_lossy(&response));
+        }
+        assert!(hub.is_empty());
+    }
+
+    #[test]
+    fn refuses_connections_once_closed() {
+        let hub = Arc::new(Hub::new(Box::new(|| {})));
+        let pending = Arc::new(Pending::default());
+        let (listener, addr) = listen(&hub, &pending);
+        listener.close();
+        assert!(std::net::TcpStream::connect(addr).is_err());
+    }
+}
