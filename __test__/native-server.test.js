@@ -369,6 +369,27 @@ describe('WebSocketServer with nativeHttp', () => {
     assert.ok(Date.now() - started >= 300);
   });
 
+  it('is the default of port servers with WS_RS_NATIVE_HTTP=1', async () => {
+    const saved = process.env.WS_RS_NATIVE_HTTP;
+
+    process.env.WS_RS_NATIVE_HTTP = '1';
+
+    try {
+      const wss = await startServer({ nativeHttp: undefined });
+      const node = new WebSocketServer({ port: 0, transport: 'node' });
+
+      assert.strictEqual(wss.options.nativeHttp, true);
+      assert.ok(!(wss._server instanceof http.Server));
+      assert.strictEqual(node.options.nativeHttp, false);
+      assert.ok(node._server instanceof http.Server);
+      await stop(wss);
+      await stop(node);
+    } finally {
+      if (saved === undefined) delete process.env.WS_RS_NATIVE_HTTP;
+      else process.env.WS_RS_NATIVE_HTTP = saved;
+    }
+  });
+
   it('needs the native transport', () => {
     assert.throws(
       () =>

@@ -538,6 +538,25 @@ function destroyedError(compress) {
 }
 
 /**
+ * Sets the fields of a connected, open `net.Socket` on a stand-in.
+ *
+ * @param {(NativeSocket|PendingSocket)} socket The stand-in
+ * @param {Object} info The addresses of the connection
+ * @private
+ */
+function openSocket(socket, info) {
+  socket.connecting = false;
+  socket.destroyed = false;
+  socket.readable = true;
+  socket.writable = true;
+  socket.localAddress = info.localAddress;
+  socket.localPort = info.localPort;
+  socket.remoteAddress = info.remoteAddress;
+  socket.remoteFamily = info.remoteFamily;
+  socket.remotePort = info.remotePort;
+}
+
+/**
  * The socket of an upgrade request to a listener Rust owns, until the request
  * is answered: by the upgrade (`adopt()` takes it over), or by the HTTP
  * response written to it before `end()` or `destroy()`. Nothing is read from
@@ -556,15 +575,7 @@ class PendingSocket extends EventEmitter {
     this._id = id;
     this._answered = false;
     this._response = [];
-    this.connecting = false;
-    this.destroyed = false;
-    this.readable = true;
-    this.writable = true;
-    this.localAddress = info.localAddress;
-    this.localPort = info.localPort;
-    this.remoteAddress = info.remoteAddress;
-    this.remoteFamily = info.remoteFamily;
-    this.remotePort = info.remotePort;
+    openSocket(this, info);
   }
 
   /**
@@ -757,15 +768,7 @@ class NativeSocket extends EventEmitter {
       needDrain: false
     };
 
-    this.connecting = false;
-    this.destroyed = false;
-    this.readable = true;
-    this.writable = true;
-    this.localAddress = info.localAddress;
-    this.localPort = info.localPort;
-    this.remoteAddress = info.remoteAddress;
-    this.remoteFamily = info.remoteFamily;
-    this.remotePort = info.remotePort;
+    openSocket(this, info);
 
     //
     // Rust copies the chunks it reads only while someone listens to

@@ -96,7 +96,7 @@ class WebSocketServer extends EventEmitter {
         backlog: null, // `net` picks its default (511)
         server: null,
         host: null,
-        nativeHttp: process.env.WS_RS_NATIVE_HTTP === '1',
+        nativeHttp: undefined,
         path: null,
         port: null,
         WebSocket
@@ -109,6 +109,11 @@ class WebSocketServer extends EventEmitter {
 
     if (modes.length !== 1) {
       throw new TypeError(OPTIONS_ERROR);
+    }
+
+    if (opts.nativeHttp === undefined) {
+      opts.nativeHttp =
+        process.env.WS_RS_NATIVE_HTTP === '1' && opts.transport !== 'node';
     }
 
     if (hasPort && opts.nativeHttp) {
