@@ -160,7 +160,7 @@ pub fn transport_init(env: Env, doorbell: Function<(), Unknown<'static>>) -> Res
             });
             LISTENERS.with(|map| map.borrow_mut().clear());
             if let Some(pending) = PENDING.with(|slot| slot.borrow_mut().take()) {
-                pending.clear();
+                pending.close();
             }
             js_reads::clear();
             HUB.with(|slot| slot.borrow_mut().take());

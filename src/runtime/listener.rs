@@ -28,20 +28,35 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 const LINGER: Duration = Duration::from_secs(2);
 
 /// Upgrade requests JS has not answered yet, by request id: one table per JS environment.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pending {
-    streams: Mutex<HashMap<u32, TcpStream>>,
+    /// `None` once the environment went away.
+    streams: Mutex<Option<HashMap<u32, TcpStream>>>,
+}
+
+impl Default for Pending {
+    /// A table taking requests.
+    fn default() -> Self {
+        Self { streams: Mutex::new(Some(HashMap::new())) }
+    }
 }
 
 impl Pending {
-    /// The connection of request `id`, once: `None` when it was answered already.
-    pub fn take(&self, id: u32) -> Option<TcpStream> {
-        lock(&self.streams).remove(&id)
+    /// Holds the connection of request `id` for JS; false (and the connection is dropped)
+    /// once the table was closed.
+    fn insert(&self, id: u32, stream: TcpStream) -> bool {
+        lock(&self.streams).as_mut().map(|streams| streams.insert(id, stream)).is_some()
     }
 
-    /// Drops every connection still waiting (the environment is going away).
-    pub fn clear(&self) {
-        lock(&self.streams).clear();
+    /// The connection of request `id`, once: `None` when it was answered already.
+    pub fn take(&self, id: u32) -> Option<TcpStream> {
+        lock(&self.streams).as_mut().and_then(|streams| streams.remove(&id))
+    }
+
+    /// Drops every connection still waiting, and those of requests still being read (the
+    /// environment is going away).
+    pub fn close(&self) {
+        lock(&self.streams).take();
     }
 }
 
@@ -146,8 +161,9 @@ async fn serve(hub: Arc<Hub>, pending: Arc<Pending>, listener: u32, mut stream: 
     let Ok((data, text_len)) = describe(id, &request, &stream, &rest) else {
         return;
     };
-    lock(&pending.streams).insert(id, stream);
-    hub.push(Event::new(listener, EventBody::Request { text_len, data }));
+    if pending.insert(id, stream) {
+        hub.push(Event::new(listener, EventBody::Request { text_len, data }));
+    }
 }
 
 /// Reads until `buf` holds a whole request head: `Ok(None)` at EOF or on a read error.
@@ -297,6 +313,20 @@ mod tests {
             assert!(response.starts_with(status), "{}", String::from_utf8_lossy(&response));
         }
         assert!(hub.is_empty());
+    }
+
+    #[test]
+    fn a_closed_table_takes_no_more_requests() {
+        let pending = Pending::default();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_nonblocking(true).unwrap();
+        let _context = runtime().unwrap().enter();
+        let stream = TcpStream::from_std(client.try_clone().unwrap()).unwrap();
+        assert!(pending.insert(1, stream));
+        pending.close();
+        assert!(pending.take(1).is_none());
+        assert!(!pending.insert(2, TcpStream::from_std(client).unwrap()));
     }
 
     #[test]
