@@ -165,6 +165,9 @@ struct OutState {
     /// The peer ended its side: compressions not started yet wait for JS's `end()`, which
     /// fails them as ws fails the messages still compressing when its socket ends.
     read_ended: bool,
+    /// `end()` found nothing to write and shut our side down itself: the task's write side
+    /// is done.
+    finished: bool,
     keys: MaskKeys,
 }
 
@@ -174,6 +177,9 @@ struct Outbox {
     state: Mutex<OutState>,
     /// Its task is woken through it.
     shared: Arc<Shared>,
+    /// Where the JS thread reports an `end()` it completed itself.
+    hub: Arc<Hub>,
+    id: u32,
     fd: RawFd,
     is_client: bool,
 }
@@ -294,17 +300,61 @@ impl Outbox {
                 }
             }
             state.ending = true;
-            state.items.push_back(Item::End);
-            self.wake_writer(&state);
+            if self.idle(&state) && shutdown_write(self.fd).is_ok() {
+                // Nothing to wait for: done here. A task waiting for this to close (the peer
+                // ended already) is woken; a deferred one need not be spawned for it.
+                state.finished = true;
+                self.hub.push(Event::new(self.id, EventBody::Finish));
+                self.shared.wake_spawned();
+            } else {
+                state.items.push_back(Item::End);
+                self.wake_writer(&state);
+            }
         }
         Some(dropped)
     }
 
-    /// Lets the writer start.
+    /// Lets the writer start. What was queued meanwhile is written at once when it is only
+    /// bytes no JS write waits for (the 101 response): the task is then not needed.
     fn uncork(&self) {
         let mut state = lock(&self.state);
         state.corked = false;
+        let only_preamble = state.items.iter().all(|item| matches!(item, Item::Ready(_, 0)));
+        if self.idle(&state) || state.busy || state.closed || !only_preamble {
+            self.wake_writer(&state);
+            return;
+        }
+        let mut done = {
+            let parts: Vec<&[u8]> = state
+                .items
+                .iter()
+                .filter_map(|item| match item {
+                    Item::Ready(bytes, _) => Some(&bytes[..]),
+                    _ => None,
+                })
+                .collect();
+            write_fd(self.fd, &parts)
+        };
+        while let Some(Item::Ready(bytes, _)) = state.items.front_mut() {
+            if done < bytes.len() {
+                *bytes = bytes.slice(done..);
+                break;
+            }
+            done -= bytes.len();
+            state.items.pop_front();
+        }
         self.wake_writer(&state);
+    }
+
+    /// Nothing is queued and the task is not writing: the JS thread may use the descriptor's
+    /// write side itself.
+    fn idle(&self, state: &OutState) -> bool {
+        !state.busy && !state.corked && !state.closed && state.items.is_empty()
+    }
+
+    /// `end()` completed on the JS thread (see [`Outbox::end`]).
+    fn finished(&self) -> bool {
+        lock(&self.state).finished
     }
 
     /// Wakes the task when it has work it is not doing yet.
@@ -483,7 +533,7 @@ impl Stream {
 
     /// `shutdown(SHUT_WR)`: the peer reads EOF once everything written arrived.
     fn shutdown_write(&self) -> io::Result<()> {
-        with_fd(self.raw_fd(), |socket| socket.shutdown(std::net::Shutdown::Write))
+        shutdown_write(self.raw_fd())
     }
 
     /// Lets go of the descriptor (its [`Descriptor`] closes it): with `reset` the close sends
@@ -534,6 +584,11 @@ fn with_fd<T>(fd: RawFd, f: impl FnOnce(&std::net::TcpStream) -> T) -> T {
         <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd)
     });
     f(&socket)
+}
+
+/// `shutdown(SHUT_WR)` on a stream socket.
+fn shutdown_write(fd: RawFd) -> io::Result<()> {
+    with_fd(fd, |socket| socket.shutdown(std::net::Shutdown::Write))
 }
 
 /// Writes as much of `parts` as the kernel takes now, without waiting; returns the bytes
@@ -663,9 +718,12 @@ fn start(
             close_sent: false,
             closed: false,
             read_ended: false,
+            finished: false,
             keys: MaskKeys::new(),
         }),
         shared: Arc::clone(&shared),
+        hub: Arc::clone(&hub),
+        id,
         fd: stream.raw_fd(),
         is_client: !config.receiver.is_server,
     });
@@ -701,7 +759,7 @@ fn start(
     } else {
         (None, Some(parser))
     };
-    rt.spawn(Connection {
+    let connection = Connection {
         task,
         stream: Some(stream),
         descriptor: Some(descriptor),
@@ -715,7 +773,12 @@ fn start(
         failed: false,
         read_idle: None,
         write_idle: None,
-    });
+    };
+    if reader.is_some() {
+        shared.defer(connection);
+    } else {
+        rt.spawn(connection);
+    }
     Ok((Handle { outbox, shared }, reader))
 }
 
@@ -848,6 +911,9 @@ impl Future for Connection {
                 this.poll_read(cx, &mut parser);
                 this.parser = Some(parser);
             }
+        }
+        if this.writing && this.task.outbox.finished() {
+            this.writing = false;
         }
         if this.writing && !this.killed() {
             this.poll_write(cx);
@@ -1640,6 +1706,40 @@ mod tests {
         let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
         assert!(events.iter().any(|e| matches!(e.body, EventBody::Closed)));
         drop(reader);
+    }
+
+    #[test]
+    fn a_connection_read_on_the_js_thread_defers_its_task_until_it_must_close() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let config = ConnConfig {
+            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
+            js_reads: true,
+            ..ConnConfig::default()
+        };
+        let preamble = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+        let (handle, reader) =
+            adopt(Arc::clone(&hub), 9, server.as_raw_fd(), false, &[], preamble, config).unwrap();
+        drop(server);
+        // The 101 response and the end of our side are written on this thread.
+        handle.uncork();
+        assert_eq!(handle.end(), Some(0));
+        assert!(handle.shared.is_deferred());
+        let (events, _) = hub.drain(|_| true);
+        assert!(matches!(events[..], [Event { body: EventBody::Finish, .. }]));
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).unwrap();
+        assert_eq!(received, preamble);
+        // The peer's EOF, read on this thread, spawns the task, which closes.
+        drop(client);
+        let mut reader = reader.unwrap();
+        let start = Instant::now();
+        while reader.read() != ReadOutcome::Done && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(!handle.shared.is_deferred());
+        let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        assert!(events.iter().any(|e| matches!(e.body, EventBody::Closed)));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! (RESEARCH.md §3a).
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -24,9 +26,9 @@ pub struct Shared {
     pub paused_read: AtomicUsize,
     /// Payload bytes pushed to the queue and not drained by JS yet.
     pub backlog: AtomicUsize,
-    /// The connection task's waker: JS, the hub and the outbox wake it after changing what
-    /// it looks at (see [`Shared::wake_task`]).
-    waker: Mutex<Option<Waker>>,
+    /// The connection task, to wake (or to spawn): JS, the hub and the outbox wake it after
+    /// changing what it looks at (see [`Shared::wake_task`]).
+    task: Mutex<TaskSlot>,
     /// `destroy()` was called (or the task closed the socket).
     pub destroyed: AtomicBool,
     /// The reading half is done (EOF or a read error).
@@ -49,18 +51,70 @@ impl Shared {
     /// Remembers the task's waker; called at the start of each poll, before it looks at
     /// anything, so that a change made after it looked wakes it again.
     pub fn register(&self, waker: &Waker) {
-        let mut slot = lock(&self.waker);
-        if !slot.as_ref().is_some_and(|current| current.will_wake(waker)) {
-            *slot = Some(waker.clone());
+        let mut slot = lock(&self.task);
+        if !matches!(&*slot, TaskSlot::Waker(current) if current.will_wake(waker)) {
+            *slot = TaskSlot::Waker(waker.clone());
+        }
+    }
+
+    /// Keeps the connection task unspawned until the first [`Shared::wake_task`]: a
+    /// connection the JS thread reads and writes needs its task only for a write the kernel
+    /// did not take at once, and to close, so a short-lived one wakes a runtime thread once.
+    pub fn defer(&self, task: impl Future<Output = ()> + Send + 'static) {
+        *lock(&self.task) = TaskSlot::Unspawned(Box::pin(task));
+    }
+
+    /// The task is deferred (not spawned yet).
+    #[cfg(test)]
+    pub fn is_deferred(&self) -> bool {
+        matches!(&*lock(&self.task), TaskSlot::Unspawned(_))
+    }
+
+    /// Wakes the connection task if it was spawned; a deferred one stays so (its first poll
+    /// will see what changed).
+    pub fn wake_spawned(&self) {
+        if let TaskSlot::Waker(waker) = &*lock(&self.task) {
+            waker.wake_by_ref();
         }
     }
 
     /// Wakes the connection task (after `resume()`, `destroy()`, a write queued for it, bytes
-    /// pushed, a drain that brought the backlog down).
+    /// pushed, a drain that brought the backlog down, the reader's EOF), spawning it if it
+    /// was deferred. Its first poll looks at everything, so a wake-up that finds it spawned
+    /// but not polled yet is not lost.
     pub fn wake_task(&self) {
-        if let Some(waker) = lock(&self.waker).as_ref() {
+        let mut slot = lock(&self.task);
+        if let TaskSlot::Waker(waker) = &*slot {
             waker.wake_by_ref();
+        } else if let TaskSlot::Unspawned(task) = std::mem::take(&mut *slot) {
+            drop(slot);
+            // The runtime exists: the connection was started on it.
+            if let Ok(rt) = super::runtime() {
+                rt.spawn(task);
+            }
         }
+    }
+}
+
+/// The connection task as [`Shared`] holds it.
+#[derive(Default)]
+enum TaskSlot {
+    /// Spawned and not polled yet (or done).
+    #[default]
+    None,
+    /// Deferred (see [`Shared::defer`]).
+    Unspawned(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// The waker of its last poll.
+    Waker(Waker),
+}
+
+impl std::fmt::Debug for TaskSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TaskSlot::None => "None",
+            TaskSlot::Unspawned(_) => "Unspawned",
+            TaskSlot::Waker(_) => "Waker",
+        })
     }
 }
 
