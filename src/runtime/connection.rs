@@ -25,6 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 use super::queue::{Event, EventBody, Hub, Shared, BACKLOG_HIGH_WATER_MARK};
 use super::runtime;
@@ -493,6 +495,21 @@ impl Handle {
 enum Stream {
     Tcp(tokio::net::TcpStream),
     Unix(tokio::net::UnixStream),
+    /// A socket the JS thread reads: the task only ever waits to write to it, so it is
+    /// registered with the runtime for writability alone (a readable event would wake a
+    /// runtime thread for nothing), and only once its task runs ([`Stream::register`]).
+    Writer(AsyncFd<Unowned>),
+    /// A [`Stream::Writer`] not registered yet.
+    Unregistered(RawFd),
+}
+
+/// A descriptor its [`Descriptor`] owns, as [`AsyncFd`] wants it.
+struct Unowned(RawFd);
+
+impl AsRawFd for Unowned {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
 }
 
 impl Stream {
@@ -500,13 +517,29 @@ impl Stream {
         match self {
             Self::Tcp(stream) => stream.as_raw_fd(),
             Self::Unix(stream) => stream.as_raw_fd(),
+            Self::Writer(fd) => fd.get_ref().0,
+            Self::Unregistered(fd) => *fd,
         }
+    }
+
+    /// Registers a [`Stream::Unregistered`] with the runtime (on the task's first poll).
+    fn register(&mut self) -> io::Result<()> {
+        if let Self::Unregistered(fd) = *self {
+            // SAFETY: the descriptor stays open while the `AsyncFd` lives: its `Descriptor`
+            // closes it only after `release()` dropped the `AsyncFd` (or `into_inner()`).
+            let registered =
+                unsafe { AsyncFd::register_with_interest(Unowned(fd), Interest::WRITABLE) };
+            *self = Self::Writer(registered.map_err(|err| err.into_parts().1)?);
+        }
+        Ok(())
     }
 
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             Self::Tcp(stream) => stream.poll_read_ready(cx),
             Self::Unix(stream) => stream.poll_read_ready(cx),
+            // Never read by the task.
+            Self::Writer(_) | Self::Unregistered(_) => Poll::Pending,
         }
     }
 
@@ -514,6 +547,10 @@ impl Stream {
         match self {
             Self::Tcp(stream) => stream.poll_write_ready(cx),
             Self::Unix(stream) => stream.poll_write_ready(cx),
+            // The caller writes until the kernel says "would block", then waits here: the
+            // readiness seen is cleared, so that the next wait is for a new edge.
+            Self::Writer(fd) => fd.poll_write_ready(cx).map_ok(|mut guard| guard.clear_ready()),
+            Self::Unregistered(_) => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 
@@ -521,13 +558,19 @@ impl Stream {
         match self {
             Self::Tcp(stream) => stream.try_read(buf),
             Self::Unix(stream) => stream.try_read(buf),
+            Self::Writer(_) | Self::Unregistered(_) => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        use std::io::Write;
+
         match self {
             Self::Tcp(stream) => stream.try_write_vectored(bufs),
             Self::Unix(stream) => stream.try_write_vectored(bufs),
+            Self::Writer(_) | Self::Unregistered(_) => {
+                with_fd(self.raw_fd(), |mut socket| socket.write_vectored(bufs))
+            }
         }
     }
 
@@ -539,14 +582,16 @@ impl Stream {
     /// Lets go of the descriptor (its [`Descriptor`] closes it): with `reset` the close sends
     /// a RST (`SO_LINGER` 0) rather than a FIN, as `resetAndDestroy()`.
     fn release(self, reset: bool, descriptor: &Descriptor) {
-        if let (true, Self::Tcp(stream)) = (reset, &self) {
+        if reset {
             // Best effort: the socket is being closed anyway.
-            let _ = stream.set_zero_linger();
+            let _ = set_zero_linger(self.raw_fd());
         }
         // Leaves the runtime's reactor without closing the descriptor.
         let released = match self {
             Self::Tcp(stream) => stream.into_std().map(IntoRawFd::into_raw_fd),
             Self::Unix(stream) => stream.into_std().map(IntoRawFd::into_raw_fd),
+            Self::Writer(fd) => Ok(fd.into_inner().0),
+            Self::Unregistered(fd) => Ok(fd),
         };
         if released.is_err() {
             // tokio closed it while failing to deregister it.
@@ -584,6 +629,27 @@ fn with_fd<T>(fd: RawFd, f: impl FnOnce(&std::net::TcpStream) -> T) -> T {
         <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd)
     });
     f(&socket)
+}
+
+/// `SO_LINGER` 0, so that closing `fd` sends a RST (`resetAndDestroy()`); a Unix socket
+/// refuses it, which is fine: there is nothing to reset.
+fn set_zero_linger(fd: RawFd) -> io::Result<()> {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: `fd` is open for this call (see `with_fd`); `linger` outlives it.
+    let result = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::from_ref(&linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// `shutdown(SHUT_WR)` on a stream socket.
@@ -625,7 +691,7 @@ fn write_fd(fd: RawFd, parts: &[&[u8]]) -> usize {
 
 /// Duplicates `fd` and registers the copy with the runtime, so that the caller can close its
 /// own descriptor without closing the connection (RESEARCH.md §3c).
-fn duplicate(fd: RawFd, unix: bool) -> io::Result<(Stream, Arc<Descriptor>)> {
+fn duplicate(fd: RawFd, unix: bool, js_reads: bool) -> io::Result<(Stream, Arc<Descriptor>)> {
     if fd < 0 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "invalid file descriptor"));
     }
@@ -637,11 +703,21 @@ fn duplicate(fd: RawFd, unix: bool) -> io::Result<(Stream, Arc<Descriptor>)> {
     let stream = if unix {
         let stream = std::os::unix::net::UnixStream::from(owned);
         stream.set_nonblocking(true)?;
-        Stream::Unix(tokio::net::UnixStream::from_std(stream)?)
+        if js_reads {
+            Stream::Unregistered(stream.into_raw_fd())
+        } else {
+            Stream::Unix(tokio::net::UnixStream::from_std(stream)?)
+        }
     } else {
         let stream = std::net::TcpStream::from(owned);
         stream.set_nonblocking(true)?;
-        Stream::Tcp(tokio::net::TcpStream::from_std(stream)?)
+        // ws calls `socket.setNoDelay()` on every connection.
+        stream.set_nodelay(true)?;
+        if js_reads {
+            Stream::Unregistered(stream.into_raw_fd())
+        } else {
+            Stream::Tcp(tokio::net::TcpStream::from_std(stream)?)
+        }
     };
     Ok(described(stream))
 }
@@ -671,7 +747,7 @@ pub fn adopt(
     preamble: &[u8],
     config: ConnConfig,
 ) -> io::Result<(Handle, Option<Reader>)> {
-    let (stream, descriptor) = duplicate(fd, unix)?;
+    let (stream, descriptor) = duplicate(fd, unix, config.js_reads)?;
     start(hub, id, stream, descriptor, head, preamble, config)
 }
 
@@ -685,7 +761,14 @@ pub fn accept(
     preamble: &[u8],
     config: ConnConfig,
 ) -> io::Result<(Handle, Option<Reader>)> {
-    let (stream, descriptor) = described(Stream::Tcp(stream));
+    // ws calls `socket.setNoDelay()` on every connection.
+    stream.set_nodelay(true)?;
+    let stream = if config.js_reads {
+        Stream::Unregistered(stream.into_std()?.into_raw_fd())
+    } else {
+        Stream::Tcp(stream)
+    };
+    let (stream, descriptor) = described(stream);
     start(hub, id, stream, descriptor, head, preamble, config)
 }
 
@@ -699,10 +782,6 @@ fn start(
     preamble: &[u8],
     config: ConnConfig,
 ) -> io::Result<(Handle, Option<Reader>)> {
-    if let Stream::Tcp(stream) = &stream {
-        // ws calls `socket.setNoDelay()` on every connection.
-        stream.set_nodelay(true)?;
-    }
     let rt = runtime().map_err(io::Error::other)?;
     let shared = Arc::new(Shared::default());
     let mut items = VecDeque::new();
@@ -906,6 +985,9 @@ impl Future for Connection {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         this.task.shared.register(cx.waker());
+        if let Some(Err(err)) = this.stream.as_mut().map(Stream::register) {
+            this.fail(&err, "write");
+        }
         if this.reading && !this.killed() {
             if let Some(mut parser) = this.parser.take() {
                 this.poll_read(cx, &mut parser);
