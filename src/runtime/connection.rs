@@ -1528,6 +1528,23 @@ mod tests {
         }
     }
 
+    /// A server connection read on the caller's thread.
+    fn js_read_server() -> ConnConfig {
+        ConnConfig {
+            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
+            js_reads: true,
+            ..ConnConfig::default()
+        }
+    }
+
+    /// Reads on the caller's thread until EOF (at most 5 s).
+    fn read_until_done(reader: &mut Reader) {
+        let start = Instant::now();
+        while reader.read() != ReadOutcome::Done && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     fn pair() -> (std::net::TcpStream, std::net::TcpStream) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -1763,11 +1780,7 @@ mod tests {
     fn a_reader_on_the_callers_thread_parses_until_eof_and_the_task_then_closes() {
         let hub = hub();
         let (mut client, server) = pair();
-        let config = ConnConfig {
-            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
-            js_reads: true,
-            ..ConnConfig::default()
-        };
+        let config = js_read_server();
         let (handle, reader) =
             adopt(Arc::clone(&hub), 8, server.as_raw_fd(), false, &[], &[], config).unwrap();
         let mut reader = reader.unwrap();
@@ -1776,10 +1789,7 @@ mod tests {
         assert_eq!(reader.read(), ReadOutcome::More);
         client.write_all(&frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]))).unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
-        let start = Instant::now();
-        while reader.read() != ReadOutcome::Done && start.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        read_until_done(&mut reader);
         let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::End)));
         assert!(matches!(
             &events[0].body,
@@ -1797,11 +1807,7 @@ mod tests {
     fn a_connection_read_on_the_js_thread_defers_its_task_until_it_must_close() {
         let hub = hub();
         let (mut client, server) = pair();
-        let config = ConnConfig {
-            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
-            js_reads: true,
-            ..ConnConfig::default()
-        };
+        let config = js_read_server();
         let preamble = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
         let (handle, reader) =
             adopt(Arc::clone(&hub), 9, server.as_raw_fd(), false, &[], preamble, config).unwrap();
@@ -1818,10 +1824,7 @@ mod tests {
         // The peer's EOF, read on this thread, spawns the task, which closes.
         drop(client);
         let mut reader = reader.unwrap();
-        let start = Instant::now();
-        while reader.read() != ReadOutcome::Done && start.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        read_until_done(&mut reader);
         assert!(!handle.shared.is_deferred());
         let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
         assert!(events.iter().any(|e| matches!(e.body, EventBody::Closed)));
