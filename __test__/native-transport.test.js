@@ -474,6 +474,36 @@ describe('native transport', function () {
     assert.strictEqual(received[0], 'held');
   });
 
+  it("keeps the stand-ins' listener tables out of dictionary mode", async () => {
+    //
+    // A dictionary-mode `_events` costs about 300 bytes per emitter, kept for
+    // the life of every connection.
+    //
+    const script =
+      `const { WebSocket, WebSocketServer } = require(${JSON.stringify(
+        require.resolve('..')
+      )});` +
+      'const wss = new WebSocketServer({ port: 0 }, () => {' +
+      '  new WebSocket(`ws://127.0.0.1:${wss.address().port}`);' +
+      '});' +
+      "wss.on('connection', (ws) => {" +
+      "  ws.on('message', () => {});" +
+      '  console.log(%HasFastProperties(ws._socket._events),' +
+      '    %HasFastProperties(ws._receiver._events));' +
+      '  process.exit(0);' +
+      '});';
+    const child = spawn(process.execPath, [
+      '--allow-natives-syntax',
+      '-e',
+      script
+    ]);
+    let out = '';
+
+    child.stdout.on('data', (chunk) => (out += chunk));
+    await once(child, 'exit');
+    assert.strictEqual(out, 'true true\n');
+  });
+
   it('holds one descriptor per adopted connection end', async function () {
     if (!fs.existsSync('/proc/self/fd')) this.skip();
 
