@@ -370,9 +370,13 @@ describe('WebSocketServer with nativeHttp', () => {
   });
 
   it('is the default of port servers with WS_RS_NATIVE_HTTP=1', async () => {
-    const saved = process.env.WS_RS_NATIVE_HTTP;
+    const saved = {
+      WS_RS_NATIVE_HTTP: process.env.WS_RS_NATIVE_HTTP,
+      WS_RS_TRANSPORT: process.env.WS_RS_TRANSPORT
+    };
 
     process.env.WS_RS_NATIVE_HTTP = '1';
+    delete process.env.WS_RS_TRANSPORT;
 
     try {
       const wss = await startServer({ nativeHttp: undefined });
@@ -384,10 +388,39 @@ describe('WebSocketServer with nativeHttp', () => {
       assert.ok(node._server instanceof http.Server);
       await stop(wss);
       await stop(node);
+
+      //
+      // `WS_RS_TRANSPORT=node` counts as asking for the Node transport.
+      //
+      process.env.WS_RS_TRANSPORT = 'node';
+
+      const byEnv = new WebSocketServer({ port: 0 });
+
+      assert.strictEqual(byEnv.options.nativeHttp, false);
+      await stop(byEnv);
     } finally {
-      if (saved === undefined) delete process.env.WS_RS_NATIVE_HTTP;
-      else process.env.WS_RS_NATIVE_HTTP = saved;
+      for (const name of Object.keys(saved)) {
+        if (saved[name] === undefined) delete process.env[name];
+        else process.env[name] = saved[name];
+      }
     }
+  });
+
+  it('listens once, and not after an early close', async () => {
+    const wss = await startServer();
+
+    assert.throws(() => wss._server.listen(0), {
+      code: 'ERR_SERVER_ALREADY_LISTEN'
+    });
+    await stop(wss);
+
+    const early = new WebSocketServer({ port: 0, nativeHttp: true });
+    let listening = false;
+
+    early.on('listening', () => (listening = true));
+    await new Promise((resolve) => early.close(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.strictEqual(listening, false);
   });
 
   it('needs the native transport', () => {

@@ -474,6 +474,21 @@ describe('native transport', function () {
     assert.strictEqual(received[0], 'held');
   });
 
+  it("emits no 'finish' when destroyed right after end()", async () => {
+    const ctx = await startServer();
+    const [ws, sws] = await connect(ctx);
+    let finished = false;
+
+    sws._socket.on('finish', () => (finished = true));
+    sws._socket.end();
+    sws._socket.destroy();
+    await once(sws._socket, 'close');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.strictEqual(finished, false);
+    ws.terminate();
+    await stop(ctx.wss);
+  });
+
   it("keeps the stand-ins' listener tables out of dictionary mode", async () => {
     //
     // A dictionary-mode `_events` costs about 300 bytes per emitter, kept for

@@ -56,6 +56,13 @@ class NativeHttpServer extends EventEmitter {
    * @public
    */
   listen(port, host, backlog, callback) {
+    if (this._id !== 0) {
+      const err = new Error('Listen method has been called more than once');
+
+      err.code = 'ERR_SERVER_ALREADY_LISTEN';
+      throw err;
+    }
+
     const number = validatePort(port);
 
     if (callback) this.once('listening', callback);
@@ -118,7 +125,15 @@ class NativeHttpServer extends EventEmitter {
     // A listening server holds the event loop, as a Node server does.
     //
     nativeTransport.adjustRefs(1);
-    process.nextTick(() => this.emit('listening'));
+
+    const id = this._id;
+
+    //
+    // Not if `close()` came first, as Node checks its handle.
+    //
+    process.nextTick(() => {
+      if (this._id === id) this.emit('listening');
+    });
   }
 
   /**

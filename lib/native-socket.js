@@ -1416,6 +1416,11 @@ class NativeSocket extends EventEmitter {
         else this._onClosed();
         return;
       case KIND_FINISH:
+        //
+        // As on a `net.Socket`, `destroy()` before the shutdown was reported
+        // means no `'finish'`.
+        //
+        if (this.destroyed) return;
         this._writableState.finished = true;
         this.emit('finish');
         return;

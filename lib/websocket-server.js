@@ -113,7 +113,8 @@ class WebSocketServer extends EventEmitter {
 
     if (opts.nativeHttp === undefined) {
       opts.nativeHttp =
-        process.env.WS_RS_NATIVE_HTTP === '1' && opts.transport !== 'node';
+        process.env.WS_RS_NATIVE_HTTP === '1' &&
+        resolveTransport(opts.transport) !== 'node';
     }
 
     if (hasPort && opts.nativeHttp) {

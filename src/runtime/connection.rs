@@ -764,8 +764,9 @@ pub fn accept(
     preamble: &[u8],
     config: ConnConfig,
 ) -> io::Result<(Handle, Option<Reader>)> {
-    // ws calls `socket.setNoDelay()` on every connection.
-    stream.set_nodelay(true)?;
+    // ws calls `socket.setNoDelay()` on every connection. Best effort: a client that went
+    // away while JS decided fails its first read instead.
+    let _ = stream.set_nodelay(true);
     let stream = if config.js_reads {
         Stream::Unregistered(stream.into_std()?.into_raw_fd())
     } else {

@@ -171,11 +171,23 @@ async fn read_head(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
 ) -> Result<Option<Request>, HeadError> {
+    // Where the last parse ended (`None` before the first).
+    let mut parsed: Option<usize> = None;
     loop {
+        let before = buf.len();
         match stream.read_buf(buf).await {
             Ok(0) | Err(_) => return Ok(None),
             Ok(_) => {}
         }
+        // A head ends with a line feed: after the first read (which shows garbage at once),
+        // parsing again only when one came, or 1 KiB more, keeps a client that sends a byte
+        // at a time from making the runtime parse the head once per byte.
+        if let Some(at) = parsed {
+            if !buf[before..].contains(&b'\n') && buf.len() - at < 1024 {
+                continue;
+            }
+        }
+        parsed = Some(buf.len());
         if let Some(request) = http::parse_request(buf)? {
             return Ok(Some(request));
         }
@@ -295,6 +307,24 @@ mod tests {
         let mut response = Vec::new();
         client.read_to_end(&mut response).unwrap();
         assert_eq!(response, b"HTTP/1.1 400 x\r\n\r\n");
+    }
+
+    #[test]
+    fn reads_a_head_sent_a_byte_at_a_time() {
+        let hub = Arc::new(Hub::new(Box::new(|| {})));
+        let pending = Arc::new(Pending::default());
+        let (_listener, addr) = listen(&hub, &pending);
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client.set_nodelay(true).unwrap();
+        for byte in b"GET /slow HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n" {
+            client.write_all(&[*byte]).unwrap();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let event = wait_for_event(&hub);
+        let EventBody::Request { text_len, data } = event.body else {
+            panic!("not a request: {:?}", event.body);
+        };
+        assert!(std::str::from_utf8(&data[..text_len]).unwrap().contains("\0/slow\0"));
     }
 
     #[test]
