@@ -240,6 +240,30 @@ describe('WebSocketServer with nativeHttp', () => {
     await stop(wss);
   });
 
+  it('notices a client that leaves while `verifyClient` decides', async () => {
+    let decide;
+    const asked = new Promise((resolve) => {
+      decide = resolve;
+    });
+    const wss = await startServer({
+      verifyClient: (info, cb) => decide([info.req.socket, cb])
+    });
+
+    wss.on('connection', () => assert.fail('a gone client was upgraded'));
+
+    const client = net.connect(wss.address().port, '127.0.0.1', () => {
+      client.write(upgradeRequest());
+    });
+    const [socket, cb] = await asked;
+
+    client.destroy();
+    await once(socket, 'close');
+    assert.strictEqual(socket.destroyed, true);
+    cb(true);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await stop(wss);
+  });
+
   it("lets a `'wsClientError'` listener answer on the socket", async () => {
     const wss = await startServer();
 

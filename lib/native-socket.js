@@ -38,6 +38,7 @@ const KIND_FRAGMENT = 12;
 const KIND_CHUNK = 13;
 const KIND_NUDGE = 14;
 const KIND_REQUEST = 15;
+const KIND_REQUEST_GONE = 16;
 
 // ws's `Receiver` states that mean "waiting" (`_state`).
 const STATE_IDLE = 0;
@@ -75,6 +76,7 @@ const READ_CHUNK = Symbol('read-chunk');
 const sockets = new Map();
 const nudged = new Map();
 const listeners = new Map();
+const pendingSockets = new Map();
 const RECORDS_LENGTH = 4 * 1024;
 let records = new Float64Array(RECORDS_LENGTH);
 let initialized = false;
@@ -308,6 +310,13 @@ function route(id, kind, arg, data, fragments) {
     return;
   }
 
+  if (kind === KIND_REQUEST_GONE) {
+    const socket = pendingSockets.get(arg);
+
+    if (socket !== undefined) socket._gone();
+    return;
+  }
+
   if (kind === KIND_REQUEST) {
     const listener = listeners.get(id);
 
@@ -386,6 +395,7 @@ function adopt(socket, head, preamble, options) {
   init();
 
   if (socket instanceof PendingSocket) {
+    pendingSockets.delete(socket._id);
     socket._answered = true;
     return attach(
       native.transportAccept(
@@ -605,6 +615,7 @@ class PendingSocket extends EventEmitter {
     this._answered = false;
     this._response = [];
     openSocket(this, info);
+    pendingSockets.set(id, this);
   }
 
   /**
@@ -717,12 +728,29 @@ class PendingSocket extends EventEmitter {
 
     const response = this._response;
 
+    pendingSockets.delete(this._id);
     this._answered = true;
     this._response = null;
     native.transportReject(
       this._id,
       response.length === 1 ? response[0] : Buffer.concat(response)
     );
+  }
+
+  /**
+   * The client went away before the request was answered (Rust dropped the
+   * connection): the socket closes, as a `net.Socket` whose peer left.
+   *
+   * @private
+   */
+  _gone() {
+    pendingSockets.delete(this._id);
+    this._answered = true;
+    this._response = null;
+    this.destroyed = true;
+    this.readable = false;
+    this.writable = false;
+    process.nextTick(() => this.emit('close', false));
   }
 
   /**

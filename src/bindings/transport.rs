@@ -61,6 +61,7 @@ const KIND_FRAGMENT: u32 = 12;
 const KIND_CHUNK: u32 = 13;
 const KIND_NUDGE: u32 = 14;
 const KIND_REQUEST: u32 = 15;
+const KIND_REQUEST_GONE: u32 = 16;
 
 /// Slots per record of `transportDrain()`; the first record is the header.
 const STRIDE: usize = 4;
@@ -669,6 +670,7 @@ fn drain_copied<'env>(
             EventBody::Written(count) => push(id, KIND_WRITTEN, f64::from(count), 0),
             EventBody::End => push(id, KIND_END, 0.0, 0),
             EventBody::Finish => push(id, KIND_FINISH, 0.0, 0),
+            EventBody::RequestGone(request) => push(id, KIND_REQUEST_GONE, f64::from(request), 0),
             EventBody::Request { text_len, data } => {
                 push(id, KIND_REQUEST, text_len as f64, data.len())
             }

@@ -11,9 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
 use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::{AbortHandle, JoinHandle};
 
 use super::queue::{Event, EventBody, Hub};
 use super::{next_id, runtime};
@@ -31,7 +35,14 @@ const LINGER: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub struct Pending {
     /// `None` once the environment went away.
-    streams: Mutex<Option<HashMap<u32, TcpStream>>>,
+    streams: Mutex<Option<HashMap<u32, Waiting>>>,
+}
+
+/// A request's connection, and the task watching it for the client going away.
+#[derive(Debug)]
+struct Waiting {
+    stream: TcpStream,
+    watch: Option<AbortHandle>,
 }
 
 impl Default for Pending {
@@ -44,19 +55,31 @@ impl Default for Pending {
 impl Pending {
     /// Holds the connection of request `id` for JS; false (and the connection is dropped)
     /// once the table was closed.
-    fn insert(&self, id: u32, stream: TcpStream) -> bool {
-        lock(&self.streams).as_mut().map(|streams| streams.insert(id, stream)).is_some()
+    fn insert(&self, id: u32, stream: TcpStream, watch: Option<AbortHandle>) -> bool {
+        let waiting = Waiting { stream, watch };
+        lock(&self.streams).as_mut().map(|streams| streams.insert(id, waiting)).is_some()
     }
 
-    /// The connection of request `id`, once: `None` when it was answered already.
+    /// The connection of request `id`, once: `None` when it was answered already (or the
+    /// client went away meanwhile).
     pub fn take(&self, id: u32) -> Option<TcpStream> {
-        lock(&self.streams).as_mut().and_then(|streams| streams.remove(&id))
+        let waiting = lock(&self.streams).as_mut().and_then(|streams| streams.remove(&id))?;
+        waiting.watch.inspect(AbortHandle::abort);
+        Some(waiting.stream)
+    }
+
+    /// Drops request `id`'s connection (its watch calls this): true if it was still waiting.
+    fn forget(&self, id: u32) -> bool {
+        lock(&self.streams).as_mut().and_then(|streams| streams.remove(&id)).is_some()
     }
 
     /// Drops every connection still waiting, and those of requests still being read (the
     /// environment is going away).
     pub fn close(&self) {
-        lock(&self.streams).take();
+        let streams = lock(&self.streams).take();
+        for waiting in streams.into_iter().flat_map(HashMap::into_values) {
+            waiting.watch.inspect(AbortHandle::abort);
+        }
     }
 }
 
@@ -161,8 +184,50 @@ async fn serve(hub: Arc<Hub>, pending: Arc<Pending>, listener: u32, mut stream: 
     let Ok((data, text_len)) = describe(id, &request, &stream, &rest) else {
         return;
     };
-    if pending.insert(id, stream) {
+    let watch =
+        stream.as_fd().try_clone_to_owned().ok().map(|fd| {
+            tokio::spawn(watch(Arc::clone(&pending), Arc::clone(&hub), listener, id, fd))
+        });
+    let abort = watch.as_ref().map(JoinHandle::abort_handle);
+    if pending.insert(id, stream, abort) {
         hub.push(Event::new(listener, EventBody::Request { text_len, data }));
+    }
+}
+
+/// Watches the connection of request `id` (through `fd`, a duplicate) while JS decides, as
+/// Node's socket would report it: when the client ends or resets it, the request is dropped
+/// and JS told ([`EventBody::RequestGone`]). Stops at the first byte the client sends (its
+/// first frame: the connection is alive) and when the request is answered (aborted).
+async fn watch(pending: Arc<Pending>, hub: Arc<Hub>, listener: u32, id: u32, fd: OwnedFd) {
+    // SAFETY: `fd` is owned by the `AsyncFd` until it is dropped.
+    let Ok(fd) = (unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }) else {
+        return;
+    };
+    let gone = loop {
+        let Ok(mut guard) = fd.readable().await else {
+            break true;
+        };
+        let mut byte = 0u8;
+        // SAFETY: `byte` is a valid one-byte buffer; the descriptor is open (owned by `fd`).
+        let peeked = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                std::ptr::from_mut(&mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        match peeked {
+            0 => break true,
+            n if n > 0 => break false,
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock => {
+                guard.clear_ready();
+            }
+            _ => break true,
+        }
+    };
+    if gone && pending.forget(id) {
+        hub.push(Event::new(listener, EventBody::RequestGone(id)));
     }
 }
 
@@ -310,6 +375,27 @@ mod tests {
     }
 
     #[test]
+    fn drops_a_request_whose_client_went_away() {
+        let hub = Arc::new(Hub::new(Box::new(|| {})));
+        let pending = Arc::new(Pending::default());
+        let (_listener, addr) = listen(&hub, &pending);
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
+            .unwrap();
+        let EventBody::Request { text_len, data } = wait_for_event(&hub).body else {
+            panic!("not a request");
+        };
+        let text = std::str::from_utf8(&data[..text_len]).unwrap();
+        let id: u32 = text.split('\0').next().unwrap().parse().unwrap();
+        drop(client);
+        let event = wait_for_event(&hub);
+        assert_eq!(event.id, 7);
+        assert!(matches!(event.body, EventBody::RequestGone(gone) if gone == id));
+        assert!(pending.take(id).is_none());
+    }
+
+    #[test]
     fn reads_a_head_sent_a_byte_at_a_time() {
         let hub = Arc::new(Hub::new(Box::new(|| {})));
         let pending = Arc::new(Pending::default());
@@ -353,10 +439,10 @@ mod tests {
         client.set_nonblocking(true).unwrap();
         let _context = runtime().unwrap().enter();
         let stream = TcpStream::from_std(client.try_clone().unwrap()).unwrap();
-        assert!(pending.insert(1, stream));
+        assert!(pending.insert(1, stream, None));
         pending.close();
         assert!(pending.take(1).is_none());
-        assert!(!pending.insert(2, TcpStream::from_std(client).unwrap()));
+        assert!(!pending.insert(2, TcpStream::from_std(client).unwrap(), None));
     }
 
     #[test]
