@@ -340,30 +340,43 @@ mod tests {
         panic!("no event");
     }
 
-    #[test]
-    fn queues_an_upgrade_request_with_what_followed_its_head() {
-        let hub = Arc::new(Hub::new(Box::new(|| {})));
-        let pending = Arc::new(Pending::default());
-        let (_listener, addr) = listen(&hub, &pending);
+    /// Sends `bytes` and returns the client, and the queued request's id, other fields and
+    /// the bytes past its head.
+    fn request(
+        hub: &Hub,
+        addr: SocketAddr,
+        bytes: &[u8],
+    ) -> (std::net::TcpStream, u32, Vec<String>, Bytes) {
         let mut client = std::net::TcpStream::connect(addr).unwrap();
-        client
-            .write_all(b"GET /x HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nabc")
-            .unwrap();
-        let event = wait_for_event(&hub);
+        client.write_all(bytes).unwrap();
+        let event = wait_for_event(hub);
         assert_eq!(event.id, 7);
         let EventBody::Request { text_len, data } = event.body else {
             panic!("not a request: {:?}", event.body);
         };
         let text = std::str::from_utf8(&data[..text_len]).unwrap();
-        let mut fields: Vec<&str> = text.split('\0').collect();
-        let id: u32 = fields.remove(0).parse().unwrap();
+        let mut fields: Vec<String> = text.split('\0').map(str::to_owned).collect();
+        let id = fields.remove(0).parse().unwrap();
+        (client, id, fields, data.slice(text_len..))
+    }
+
+    #[test]
+    fn queues_an_upgrade_request_with_what_followed_its_head() {
+        let hub = Arc::new(Hub::new(Box::new(|| {})));
+        let pending = Arc::new(Pending::default());
+        let (_listener, addr) = listen(&hub, &pending);
+        let (mut client, id, fields, rest) = request(
+            &hub,
+            addr,
+            b"GET /x HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nabc",
+        );
         assert_eq!(&fields[..3], ["GET", "/x", "1.1"]);
         assert_eq!(fields[3], "127.0.0.1");
         assert_eq!(fields[4], client.local_addr().unwrap().port().to_string());
         assert_eq!(&fields[5..7], ["IPv4", "127.0.0.1"]);
         assert_eq!(fields[7], addr.port().to_string());
         assert_eq!(&fields[8..], ["Upgrade", "websocket", "Connection", "Upgrade", ""]);
-        assert_eq!(&data[text_len..], b"abc");
+        assert_eq!(&rest[..], b"abc");
 
         // Answered once; the connection is the client's.
         let stream = pending.take(id).unwrap();
@@ -379,15 +392,11 @@ mod tests {
         let hub = Arc::new(Hub::new(Box::new(|| {})));
         let pending = Arc::new(Pending::default());
         let (_listener, addr) = listen(&hub, &pending);
-        let mut client = std::net::TcpStream::connect(addr).unwrap();
-        client
-            .write_all(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
-            .unwrap();
-        let EventBody::Request { text_len, data } = wait_for_event(&hub).body else {
-            panic!("not a request");
-        };
-        let text = std::str::from_utf8(&data[..text_len]).unwrap();
-        let id: u32 = text.split('\0').next().unwrap().parse().unwrap();
+        let (client, id, _, _) = request(
+            &hub,
+            addr,
+            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        );
         drop(client);
         let event = wait_for_event(&hub);
         assert_eq!(event.id, 7);
