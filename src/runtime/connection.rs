@@ -322,7 +322,7 @@ impl Outbox {
         let mut state = lock(&self.state);
         state.corked = false;
         let only_preamble = state.items.iter().all(|item| matches!(item, Item::Ready(_, 0)));
-        if self.idle(&state) || state.busy || state.closed || !only_preamble {
+        if state.items.is_empty() || state.busy || state.closed || !only_preamble {
             self.wake_writer(&state);
             return;
         }

@@ -45,6 +45,15 @@ struct Waiting {
     watch: Option<AbortHandle>,
 }
 
+impl Waiting {
+    /// Stops the watch task: the request was answered.
+    fn stop_watching(&self) {
+        if let Some(watch) = &self.watch {
+            watch.abort();
+        }
+    }
+}
+
 impl Default for Pending {
     /// A table taking requests.
     fn default() -> Self {
@@ -64,7 +73,7 @@ impl Pending {
     /// client went away meanwhile).
     pub fn take(&self, id: u32) -> Option<TcpStream> {
         let waiting = lock(&self.streams).as_mut().and_then(|streams| streams.remove(&id))?;
-        waiting.watch.inspect(AbortHandle::abort);
+        waiting.stop_watching();
         Some(waiting.stream)
     }
 
@@ -78,7 +87,7 @@ impl Pending {
     pub fn close(&self) {
         let streams = lock(&self.streams).take();
         for waiting in streams.into_iter().flat_map(HashMap::into_values) {
-            waiting.watch.inspect(AbortHandle::abort);
+            waiting.stop_watching();
         }
     }
 }
