@@ -28,7 +28,7 @@ use bytes::{Buf, Bytes};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::queue::{Event, EventBody, Hub, Shared, BACKLOG_HIGH_WATER_MARK};
+use super::queue::{Event, EventBody, Hub, Owner, Shared, BACKLOG_HIGH_WATER_MARK};
 use super::runtime;
 use crate::protocol::deflate::{DeflateConfig, Deflater, InflateConfig, Inflater};
 use crate::protocol::frame::{self, OPCODE_CLOSE, OPCODE_PONG};
@@ -178,12 +178,18 @@ struct OutState {
 struct Outbox {
     state: Mutex<OutState>,
     /// Its task is woken through it.
-    shared: Arc<Shared>,
+    shared: Shared,
     /// Where the JS thread reports an `end()` it completed itself.
     hub: Arc<Hub>,
     id: u32,
     fd: RawFd,
-    is_client: bool,
+    config: ConnConfig,
+}
+
+impl Owner for Outbox {
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 impl Outbox {
@@ -345,6 +351,10 @@ impl Outbox {
             done -= bytes.len();
             state.items.pop_front();
         }
+        if state.items.is_empty() {
+            // Its room would otherwise stay with an idle connection for good (192 bytes).
+            state.items = VecDeque::new();
+        }
         self.wake_writer(&state);
     }
 
@@ -403,7 +413,6 @@ impl Outbox {
 #[derive(Debug)]
 pub struct Handle {
     outbox: Arc<Outbox>,
-    shared: Arc<Shared>,
 }
 
 impl Handle {
@@ -413,7 +422,7 @@ impl Handle {
     /// With `pinned`, `frame.data` must stay valid and unchanged until this write is reported
     /// written or the connection's `Closed` event is drained ([`Pinned`]).
     pub unsafe fn send(&self, frame: &OutFrame<'_>, pinned: bool) -> Sent {
-        if self.shared.destroyed.load(Ordering::Acquire) {
+        if self.outbox.shared.destroyed.load(Ordering::Acquire) {
             return Sent::Gone;
         }
         self.outbox.send(frame, 1, pinned)
@@ -427,7 +436,7 @@ impl Handle {
     /// # Safety
     /// With `pinned`, as for [`Handle::send`].
     pub unsafe fn write(&self, data: &[u8], count: u32, now: bool, pinned: bool) -> Sent {
-        if self.shared.destroyed.load(Ordering::Acquire) {
+        if self.outbox.shared.destroyed.load(Ordering::Acquire) {
             return Sent::Gone;
         }
         self.outbox.write(&[data], count, now, pinned)
@@ -437,7 +446,7 @@ impl Handle {
     /// compressed yet and what is queued behind them; returns how many JS writes were
     /// dropped (the last ones), `None` once the connection is gone.
     pub fn end(&self) -> Option<u32> {
-        if self.shared.destroyed.load(Ordering::Acquire) {
+        if self.outbox.shared.destroyed.load(Ordering::Acquire) {
             return None;
         }
         self.outbox.end()
@@ -446,20 +455,20 @@ impl Handle {
     /// Stops reading, after `PAUSED_READ_LIMIT` more bytes (TCP backpressure then reaches
     /// the peer).
     pub fn pause(&self) {
-        self.shared.paused_read.store(0, Ordering::Release);
-        self.shared.paused.store(true, Ordering::Release);
+        self.outbox.shared.paused_read.store(0, Ordering::Release);
+        self.outbox.shared.paused.store(true, Ordering::Release);
     }
 
     /// Restarts reading.
     pub fn resume(&self) {
-        self.shared.paused.store(false, Ordering::Release);
-        self.shared.wake_task();
+        self.outbox.shared.paused.store(false, Ordering::Release);
+        self.outbox.shared.wake_task();
     }
 
     /// Drops the socket now (`socket.destroy()`); `Closed` follows.
     pub fn destroy(&self) {
-        self.shared.destroyed.store(true, Ordering::Release);
-        self.shared.wake_task();
+        self.outbox.shared.destroyed.store(true, Ordering::Release);
+        self.outbox.shared.wake_task();
     }
 
     /// Lets the writer start. A connection starts corked so that the 101 response and the
@@ -471,23 +480,23 @@ impl Handle {
 
     /// Drops the socket with a TCP RST (`socket.resetAndDestroy()`).
     pub fn reset(&self) {
-        self.shared.reset.store(true, Ordering::Release);
+        self.outbox.shared.reset.store(true, Ordering::Release);
         self.destroy();
     }
 
     /// Parses `data` as if it had been read from the socket (`socket.push()`).
     pub fn inject(&self, data: Bytes) -> bool {
-        if self.shared.destroyed.load(Ordering::Acquire) {
+        if self.outbox.shared.destroyed.load(Ordering::Acquire) {
             return false;
         }
-        lock(&self.shared.injected).push(data);
-        self.shared.wake_task();
+        lock(&self.outbox.shared.injected).push(data);
+        self.outbox.shared.wake_task();
         true
     }
 
     /// Turns on or off `Data` events (a copy of every chunk read, for `'data'` listeners).
     pub fn tap(&self, on: bool) {
-        self.shared.tap.store(on, Ordering::Release);
+        self.outbox.shared.tap.store(on, Ordering::Release);
     }
 }
 
@@ -787,7 +796,6 @@ fn start(
     config: ConnConfig,
 ) -> io::Result<(Handle, Option<Reader>)> {
     let rt = runtime().map_err(io::Error::other)?;
-    let shared = Arc::new(Shared::default());
     let mut items = VecDeque::new();
     if !preamble.is_empty() {
         items.push_back(Item::Ready(Bytes::copy_from_slice(preamble), 0));
@@ -804,13 +812,13 @@ fn start(
             finished: false,
             keys: MaskKeys::new(),
         }),
-        shared: Arc::clone(&shared),
-        hub: Arc::clone(&hub),
+        shared: Shared::default(),
+        hub,
         id,
         fd: stream.raw_fd(),
-        is_client: !config.receiver.is_server,
+        config,
     });
-    let task = Task { hub, id, shared: Arc::clone(&shared), outbox: Arc::clone(&outbox), config };
+    let task = Task { outbox: Arc::clone(&outbox) };
     // `head` is parsed here, on the caller's thread, so its events are queued before this
     // returns (ws parses it on the next tick, before anything else is read).
     // Boxed: the connection task's future would otherwise hold it by value at each of its
@@ -831,13 +839,7 @@ fn start(
     let framer = Framer { deflater: None, config: config.deflate, keys: MaskKeys::new() };
     // The parser goes with whoever reads.
     let (reader, parser) = if config.js_reads {
-        let task = Task {
-            hub: Arc::clone(&task.hub),
-            id,
-            shared: Arc::clone(&shared),
-            outbox: Arc::clone(&outbox),
-            config,
-        };
+        let task = Task { outbox: Arc::clone(&outbox) };
         (Some(Reader { task, parser, descriptor: Arc::clone(&descriptor) }), None)
     } else {
         (None, Some(parser))
@@ -858,20 +860,17 @@ fn start(
         write_idle: None,
     };
     if reader.is_some() {
-        shared.defer(connection);
+        outbox.shared.defer(connection);
     } else {
         rt.spawn(connection);
     }
-    Ok((Handle { outbox, shared }, reader))
+    Ok((Handle { outbox }, reader))
 }
 
-/// The per-connection state both halves share.
+/// The per-connection state both halves share: all of it lives in the outbox, so that the
+/// reader's and the task's copies are a pointer each.
 struct Task {
-    hub: Arc<Hub>,
-    id: u32,
-    shared: Arc<Shared>,
     outbox: Arc<Outbox>,
-    config: ConnConfig,
 }
 
 /// What one read did (see [`Task::read_once`]).
@@ -908,8 +907,8 @@ impl Task {
                 ReadStep::Eof
             }
             Ok(n) => {
-                if self.shared.paused.load(Ordering::Acquire) {
-                    self.shared.paused_read.fetch_add(n, Ordering::AcqRel);
+                if self.outbox.shared.paused.load(Ordering::Acquire) {
+                    self.outbox.shared.paused_read.fetch_add(n, Ordering::AcqRel);
                 }
                 ReadStep::Read
             }
@@ -923,13 +922,13 @@ impl Task {
     fn read_ended(&self) {
         self.outbox.read_ended();
         self.emit(EventBody::End);
-        self.shared.read_done.store(true, Ordering::Release);
-        self.shared.wake_task();
+        self.outbox.shared.read_done.store(true, Ordering::Release);
+        self.outbox.shared.wake_task();
     }
 
     /// Queues an event.
     fn emit(&self, body: EventBody) {
-        self.hub.push(Event::new(self.id, body));
+        self.outbox.hub.push(Event::new(self.outbox.id, body));
     }
 
     /// Queues a socket error; the connection is torn down next, as Node does after
@@ -947,7 +946,7 @@ impl Task {
         if data.is_empty() {
             return;
         }
-        if self.shared.tap.load(Ordering::Acquire) {
+        if self.outbox.shared.tap.load(Ordering::Acquire) {
             self.emit(EventBody::Data(Bytes::copy_from_slice(data)));
         }
         parser.feed(self, data);
@@ -988,7 +987,7 @@ impl Future for Connection {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.task.shared.register(cx.waker());
+        this.task.outbox.shared.register(cx.waker());
         if let Some(Err(err)) = this.stream.as_mut().map(Stream::register) {
             this.fail(&err, "write");
         }
@@ -1004,7 +1003,7 @@ impl Future for Connection {
         if this.writing && !this.killed() {
             this.poll_write(cx);
         }
-        let read_done = this.task.shared.read_done.load(Ordering::Acquire);
+        let read_done = this.task.outbox.shared.read_done.load(Ordering::Acquire);
         if this.killed() || (!this.reading && !this.writing && read_done) {
             this.close();
             return Poll::Ready(());
@@ -1026,7 +1025,7 @@ impl Drop for Connection {
 impl Connection {
     /// `destroy()` was called or a socket error was reported.
     fn killed(&self) -> bool {
-        self.failed || self.task.shared.destroyed.load(Ordering::Acquire)
+        self.failed || self.task.outbox.shared.destroyed.load(Ordering::Acquire)
     }
 
     /// Reports a socket error and stops both halves.
@@ -1038,7 +1037,8 @@ impl Connection {
     /// Reads until the socket has nothing more, EOF or an error, unless JS paused (once
     /// `PAUSED_READ_LIMIT` more bytes were read) or is behind.
     fn poll_read(&mut self, cx: &mut Context<'_>, parser: &mut Parser) {
-        let shared = Arc::clone(&self.task.shared);
+        let outbox = Arc::clone(&self.task.outbox);
+        let shared = &outbox.shared;
         loop {
             if shared.read_paused()
                 || shared.backlog.load(Ordering::Acquire) >= BACKLOG_HIGH_WATER_MARK
@@ -1181,12 +1181,12 @@ impl Connection {
             write_fd(stream.raw_fd(), &parts);
         }
         if let Some(descriptor) = self.descriptor.take() {
-            stream.release(self.task.shared.reset.load(Ordering::Acquire), &descriptor);
+            stream.release(self.task.outbox.shared.reset.load(Ordering::Acquire), &descriptor);
             // Closed here unless the JS thread still reads it (then when it stops).
             drop(descriptor);
         }
-        self.task.shared.destroyed.store(true, Ordering::Release);
-        self.task.hub.push(Event::new(self.task.id, EventBody::Closed));
+        self.task.outbox.shared.destroyed.store(true, Ordering::Release);
+        self.task.outbox.hub.push(Event::new(self.task.outbox.id, EventBody::Closed));
     }
 }
 
@@ -1221,7 +1221,8 @@ impl Reader {
 
     /// Reads and parses what the socket has, queueing the events (the caller drains them).
     pub fn read(&mut self) -> ReadOutcome {
-        let shared = Arc::clone(&self.task.shared);
+        let outbox = Arc::clone(&self.task.outbox);
+        let shared = &outbox.shared;
         for _ in 0..READS_PER_TURN {
             if shared.destroyed.load(Ordering::Acquire) || shared.read_done.load(Ordering::Acquire)
             {
@@ -1253,7 +1254,7 @@ impl Reader {
 
     /// Parses what JS pushed (`socket.push()`).
     pub fn read_injected(&mut self) {
-        let injected = std::mem::take(&mut *lock(&self.task.shared.injected));
+        let injected = std::mem::take(&mut *lock(&self.task.outbox.shared.injected));
         for data in injected {
             self.task.chunk(&mut self.parser, &data);
         }
@@ -1286,15 +1287,15 @@ impl Parser {
         // The chunk's events reach the queue together, so that JS sees a chunk whole.
         let mut events = Vec::new();
         self.parse(task, chunk, &mut events);
-        events.push(Event::new(task.id, EventBody::Chunk(chunk.len())));
-        task.hub.push_all(events);
+        events.push(Event::new(task.outbox.id, EventBody::Chunk(chunk.len())));
+        task.outbox.hub.push_all(events);
     }
 
     /// Parses a chunk and queues what it completes.
     fn parse(&mut self, task: &Task, chunk: &[u8], events: &mut Vec<Event>) {
         if let Err(err) = self.receiver.push(chunk) {
             self.done = true;
-            events.push(Event::new(task.id, EventBody::Protocol(err)));
+            events.push(Event::new(task.outbox.id, EventBody::Protocol(err)));
             return;
         }
         while let Some(outcome) = self.receiver.next() {
@@ -1302,7 +1303,7 @@ impl Parser {
                 Ok(parsed) => parsed,
                 Err(err) => {
                     self.done = true;
-                    events.push(Event::new(task.id, EventBody::Protocol(err)));
+                    events.push(Event::new(task.outbox.id, EventBody::Protocol(err)));
                     return;
                 }
             };
@@ -1311,11 +1312,20 @@ impl Parser {
                     let cost = data.iter().map(Bytes::len).sum();
                     let compressed = std::mem::take(&mut self.inflating);
                     let body = EventBody::Message { binary, compressed, data };
-                    events.push(Event::with_cost(task.id, body, &task.shared, cost));
+                    events.push(Event::with_cost(
+                        task.outbox.id,
+                        body,
+                        Arc::clone(&task.outbox) as _,
+                        cost,
+                    ));
                 }
                 Parsed::Ping(data) => {
-                    if task.config.auto_pong && !self.close_received {
-                        let mask = if task.outbox.is_client { Mask::Random } else { Mask::None };
+                    if task.outbox.config.auto_pong && !self.close_received {
+                        let mask = if !task.outbox.config.receiver.is_server {
+                            Mask::Random
+                        } else {
+                            Mask::None
+                        };
                         let pong = OutFrame {
                             data: &data,
                             opcode: OPCODE_PONG,
@@ -1328,23 +1338,25 @@ impl Parser {
                         // close frame: nobody needs the pong.
                         task.outbox.send(&pong, 0, false);
                     }
-                    events.push(Event::new(task.id, EventBody::Ping(data)));
+                    events.push(Event::new(task.outbox.id, EventBody::Ping(data)));
                 }
-                Parsed::Pong(data) => events.push(Event::new(task.id, EventBody::Pong(data))),
+                Parsed::Pong(data) => {
+                    events.push(Event::new(task.outbox.id, EventBody::Pong(data)))
+                }
                 Parsed::Close { code, reason } => {
                     self.close_received = true;
-                    events.push(Event::new(task.id, EventBody::Close { code, reason }));
+                    events.push(Event::new(task.outbox.id, EventBody::Close { code, reason }));
                 }
                 Parsed::Inflate { data, fin } => {
                     self.inflating = true;
-                    let config = task.config.inflate.unwrap_or_default();
+                    let config = task.outbox.config.inflate.unwrap_or_default();
                     let inflater =
                         self.inflater.get_or_insert_with(|| Box::new(Inflater::new(config)));
                     match inflater.decompress(&data, fin) {
                         Ok(out) => self.receiver.push_inflated(Bytes::from(out), fin),
                         Err(err) => {
                             self.done = true;
-                            events.push(Event::new(task.id, EventBody::Inflate(err)));
+                            events.push(Event::new(task.outbox.id, EventBody::Inflate(err)));
                             return;
                         }
                     }
@@ -1762,7 +1774,8 @@ mod tests {
             }
             client
         });
-        let shared = Arc::clone(&handle.shared);
+        let outbox = Arc::clone(&handle.outbox);
+        let shared = &outbox.shared;
         wait_until(|| shared.backlog.load(Ordering::SeqCst) >= BACKLOG_HIGH_WATER_MARK);
         std::thread::sleep(Duration::from_millis(100));
         let held = shared.backlog.load(Ordering::SeqCst);
@@ -1813,10 +1826,12 @@ mod tests {
         let (handle, reader) =
             adopt(Arc::clone(&hub), 9, server.as_raw_fd(), false, &[], preamble, config).unwrap();
         drop(server);
-        // The 101 response and the end of our side are written on this thread.
+        // The 101 response and the end of our side are written on this thread, and the
+        // queue keeps no room (every idle connection would carry it).
         handle.uncork();
+        assert_eq!(lock(&handle.outbox.state).items.capacity(), 0);
         assert_eq!(handle.end(), Some(0));
-        assert!(handle.shared.is_deferred());
+        assert!(handle.outbox.shared.is_deferred());
         let (events, _) = hub.drain(|_| true);
         assert!(matches!(events[..], [Event { body: EventBody::Finish, .. }]));
         let mut received = Vec::new();
@@ -1826,7 +1841,7 @@ mod tests {
         drop(client);
         let mut reader = reader.unwrap();
         read_until_done(&mut reader);
-        assert!(!handle.shared.is_deferred());
+        assert!(!handle.outbox.shared.is_deferred());
         let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
         assert!(events.iter().any(|e| matches!(e.body, EventBody::Closed)));
     }
