@@ -1566,6 +1566,58 @@ mod tests {
     }
 
     #[test]
+    fn a_large_message_is_read_whole_on_either_thread_and_its_chunks_add_up() {
+        let payload: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+        let mut input = frame::encode_frame(&payload, 2, true, false, Some([9, 8, 7, 6]));
+        input.extend_from_slice(&frame::encode_frame(b"ok", 1, true, false, Some([1, 2, 3, 4])));
+        for js_reads in [true, false] {
+            let hub = hub();
+            let (mut client, server) = pair();
+            let config = ConnConfig { js_reads, ..js_read_server() };
+            let (handle, reader) =
+                adopt(Arc::clone(&hub), 10, server.as_raw_fd(), false, &[], &[], config).unwrap();
+            drop(server);
+            handle.uncork();
+            let sent = input.clone();
+            let writer = std::thread::spawn(move || {
+                // In pieces, so that the payload spans many reads.
+                for piece in sent.chunks(100_000) {
+                    client.write_all(piece).unwrap();
+                }
+                client.shutdown(std::net::Shutdown::Write).unwrap();
+                client
+            });
+            if let Some(mut reader) = reader {
+                read_until_done(&mut reader);
+            }
+            let (mut events, mut chunks) = (Vec::new(), 0);
+            let start = Instant::now();
+            while !events.iter().any(|e: &Event| matches!(e.body, EventBody::End))
+                && start.elapsed() < Duration::from_secs(5)
+            {
+                for event in hub.drain(|_| true).0 {
+                    match event.body {
+                        EventBody::Chunk(n) => chunks += n,
+                        _ => events.push(event),
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            assert_eq!(chunks, input.len(), "js_reads {js_reads}");
+            let messages: Vec<Vec<u8>> = events
+                .iter()
+                .filter_map(|e| match &e.body {
+                    EventBody::Message { data, .. } => Some(data.concat()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(messages, [payload.clone(), b"ok".to_vec()], "js_reads {js_reads}");
+            drop(writer.join().unwrap());
+            handle.destroy();
+        }
+    }
+
+    #[test]
     fn an_adopted_server_socket_echoes_a_masked_message_and_closes() {
         let hub = hub();
         let (mut client, server) = pair();
