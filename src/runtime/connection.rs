@@ -28,7 +28,9 @@ use bytes::{Buf, Bytes};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::queue::{Event, EventBody, Hub, Owner, Shared, BACKLOG_HIGH_WATER_MARK};
+use super::queue::{
+    Deferred, Event, EventBody, Hub, Owner, Settled, Shared, BACKLOG_HIGH_WATER_MARK,
+};
 use super::runtime;
 use crate::protocol::deflate::{DeflateConfig, Deflater, InflateConfig, Inflater};
 use crate::protocol::frame::{self, OPCODE_CLOSE, OPCODE_PONG};
@@ -310,10 +312,11 @@ impl Outbox {
             state.ending = true;
             if self.idle(&state) && shutdown_write(self.fd).is_ok() {
                 // Nothing to wait for: done here. A task waiting for this to close (the peer
-                // ended already) is woken; a deferred one need not be spawned for it.
+                // ended already) is woken, or, deferred, closes here.
                 state.finished = true;
                 self.hub.push(Event::new(self.id, EventBody::Finish));
-                self.shared.wake_spawned();
+                drop(state);
+                self.shared.wake_task();
             } else {
                 state.items.push_back(Item::End);
                 self.wake_writer(&state);
@@ -371,9 +374,14 @@ impl Outbox {
 
     /// Wakes the task when it has work it is not doing yet.
     fn wake_writer(&self, state: &OutState) {
-        if !state.busy && !state.corked && !state.items.is_empty() {
-            self.shared.wake_task();
+        if Self::has_work(state) {
+            self.shared.start_task();
         }
+    }
+
+    /// Something is queued for the task to write, and it is not writing.
+    fn has_work(state: &OutState) -> bool {
+        !state.busy && !state.corked && !state.items.is_empty()
     }
 
     /// The task's next batch, or `None` (and the write side idle) when there is none.
@@ -1018,6 +1026,22 @@ impl Drop for Connection {
         // descriptor without closing it under the reader.
         if let (Some(stream), Some(descriptor)) = (self.stream.take(), &self.descriptor) {
             stream.release(false, descriptor);
+        }
+    }
+}
+
+impl Deferred for Connection {
+    fn settle(mut self: Pin<&mut Self>) -> Settled {
+        let this = &mut *self;
+        let read_done = this.task.outbox.shared.read_done.load(Ordering::Acquire);
+        if this.killed() || (this.task.outbox.finished() && read_done) {
+            this.close();
+            return Settled::Done;
+        }
+        if this.reading || Outbox::has_work(&lock(&this.task.outbox.state)) {
+            Settled::Run
+        } else {
+            Settled::Idle
         }
     }
 }
@@ -1870,7 +1894,7 @@ mod tests {
     }
 
     #[test]
-    fn a_connection_read_on_the_js_thread_defers_its_task_until_it_must_close() {
+    fn a_connection_read_on_the_js_thread_is_closed_by_that_thread_without_its_task() {
         let hub = hub();
         let (mut client, server) = pair();
         let config = js_read_server();
@@ -1889,13 +1913,51 @@ mod tests {
         let mut received = Vec::new();
         client.read_to_end(&mut received).unwrap();
         assert_eq!(received, preamble);
-        // The peer's EOF, read on this thread, spawns the task, which closes.
+        // The peer's EOF, read on this thread, leaves only closing to do: done here, so the
+        // events are queued before `read()` returns.
         drop(client);
         let mut reader = reader.unwrap();
         read_until_done(&mut reader);
+        assert!(handle.outbox.shared.finished_unspawned());
+        let (events, _) = hub.drain(|_| true);
+        let kinds: Vec<_> = events.iter().map(|e| std::mem::discriminant(&e.body)).collect();
+        assert_eq!(
+            kinds,
+            [EventBody::End, EventBody::Closed].map(|body| std::mem::discriminant(&body))
+        );
+    }
+
+    #[test]
+    fn a_deferred_task_is_destroyed_in_place_and_spawned_for_a_write_the_kernel_refuses() {
+        let hub = hub();
+        let (client, server) = pair();
+        let (handle, _reader) =
+            adopt(Arc::clone(&hub), 11, server.as_raw_fd(), false, &[], &[], js_read_server())
+                .unwrap();
+        handle.uncork();
+        // Resuming a connection the JS thread reads gives its task nothing to do.
+        handle.resume();
+        assert!(handle.outbox.shared.is_deferred());
+        handle.destroy();
+        assert!(handle.outbox.shared.finished_unspawned());
+        let (events, _) = hub.drain(|_| true);
+        assert!(matches!(events[..], [Event { body: EventBody::Closed, .. }]));
+        drop((client, server));
+
+        let (client, server) = pair();
+        let (handle, _reader) =
+            adopt(Arc::clone(&hub), 12, server.as_raw_fd(), false, &[], &[], js_read_server())
+                .unwrap();
+        handle.uncork();
+        // More than the socket buffers take while the peer reads nothing: the rest is queued
+        // for the task.
+        let big = vec![0u8; 32 << 20];
+        assert_eq!(unsafe { handle.write(&big, 1, true, false) }, Sent::Queued);
         assert!(!handle.outbox.shared.is_deferred());
-        let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
-        assert!(events.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        assert!(!handle.outbox.shared.finished_unspawned());
+        handle.destroy();
+        collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        drop((client, server));
     }
 
     #[test]

@@ -57,10 +57,11 @@ impl Shared {
         }
     }
 
-    /// Keeps the connection task unspawned until the first [`Shared::wake_task`]: a
-    /// connection the JS thread reads and writes needs its task only for a write the kernel
-    /// did not take at once, and to close, so a short-lived one wakes a runtime thread once.
-    pub fn defer(&self, task: impl Future<Output = ()> + Send + 'static) {
+    /// Keeps the connection task unspawned until it has work: a connection the JS thread
+    /// reads and writes needs its task only for a write the kernel did not take at once. A
+    /// short-lived one then never wakes a runtime thread: it is closed by the thread that
+    /// wakes it last ([`Shared::wake_task`]).
+    pub fn defer(&self, task: impl Deferred + 'static) {
         *lock(&self.task) = TaskSlot::Unspawned(Box::pin(task));
     }
 
@@ -70,30 +71,89 @@ impl Shared {
         matches!(&*lock(&self.task), TaskSlot::Unspawned(_))
     }
 
-    /// Wakes the connection task if it was spawned; a deferred one stays so (its first poll
-    /// will see what changed).
-    pub fn wake_spawned(&self) {
-        if let TaskSlot::Waker(waker) = &*lock(&self.task) {
-            waker.wake_by_ref();
-        }
+    /// The task was deferred to the end, and finished by a caller of `wake_task`.
+    #[cfg(test)]
+    pub fn finished_unspawned(&self) -> bool {
+        matches!(&*lock(&self.task), TaskSlot::Finished)
     }
 
-    /// Wakes the connection task (after `resume()`, `destroy()`, a write queued for it, bytes
-    /// pushed, a drain that brought the backlog down, the reader's EOF), spawning it if it
-    /// was deferred. Its first poll looks at everything, so a wake-up that finds it spawned
-    /// but not polled yet is not lost.
+    /// Wakes the connection task (after `resume()`, `destroy()`, bytes pushed, a drain that
+    /// brought the backlog down, the reader's EOF, an `end()` done). A deferred one is asked
+    /// to settle here instead: it closes on this thread when that is all it has left to do,
+    /// stays deferred when it has nothing to do, and is spawned otherwise. Not to be called
+    /// while holding its outbox's lock (settling takes it): see [`Shared::start_task`].
     pub fn wake_task(&self) {
         let mut slot = lock(&self.task);
-        if let TaskSlot::Waker(waker) = &*slot {
-            waker.wake_by_ref();
-        } else if let TaskSlot::Unspawned(task) = std::mem::take(&mut *slot) {
-            drop(slot);
-            // The runtime exists: the connection was started on it.
-            if let Ok(rt) = super::runtime() {
-                rt.spawn(task);
+        match std::mem::replace(&mut *slot, TaskSlot::Settling { woken: false }) {
+            TaskSlot::Unspawned(mut task) => {
+                drop(slot);
+                let settled = task.as_mut().settle();
+                let mut slot = lock(&self.task);
+                let woken = matches!(*slot, TaskSlot::Settling { woken: true });
+                *slot = match settled {
+                    Settled::Done => TaskSlot::Finished,
+                    Settled::Idle if !woken => TaskSlot::Unspawned(task),
+                    Settled::Idle | Settled::Run => {
+                        drop(slot);
+                        return spawn(task);
+                    }
+                };
+            }
+            other => {
+                *slot = other;
+                wake(&mut slot);
             }
         }
     }
+
+    /// Wakes the connection task, spawning it if it was deferred: it has writing to do.
+    pub fn start_task(&self) {
+        let mut slot = lock(&self.task);
+        if matches!(*slot, TaskSlot::Unspawned(_)) {
+            if let TaskSlot::Unspawned(task) = std::mem::take(&mut *slot) {
+                drop(slot);
+                spawn(task);
+            }
+        } else {
+            wake(&mut slot);
+        }
+    }
+}
+
+/// Wakes a spawned task, or tells one settling that it was woken meanwhile.
+fn wake(slot: &mut TaskSlot) {
+    match slot {
+        TaskSlot::Waker(waker) => waker.wake_by_ref(),
+        TaskSlot::Settling { woken } => *woken = true,
+        _ => {}
+    }
+}
+
+/// Spawns a deferred task: its first poll looks at everything, so a wake-up that finds it
+/// spawned but not polled yet is not lost.
+fn spawn(task: Pin<Box<dyn Deferred>>) {
+    // The runtime exists: the connection was started on it.
+    if let Ok(rt) = super::runtime() {
+        rt.spawn(task);
+    }
+}
+
+/// A connection task that can wait unspawned (see [`Shared::defer`]).
+pub trait Deferred: Future<Output = ()> + Send {
+    /// Called instead of a wake-up while unspawned: finishes the task on the caller's thread
+    /// when closing is all it has left to do.
+    fn settle(self: Pin<&mut Self>) -> Settled;
+}
+
+/// What a deferred task did when asked to settle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// It finished (it closed the connection).
+    Done,
+    /// It has nothing to do yet: it stays deferred.
+    Idle,
+    /// It has work: spawn it.
+    Run,
 }
 
 /// The connection task as [`Shared`] holds it.
@@ -103,7 +163,11 @@ enum TaskSlot {
     #[default]
     None,
     /// Deferred (see [`Shared::defer`]).
-    Unspawned(Pin<Box<dyn Future<Output = ()> + Send>>),
+    Unspawned(Pin<Box<dyn Deferred>>),
+    /// Being settled by a caller of [`Shared::wake_task`]; `woken` when woken meanwhile.
+    Settling { woken: bool },
+    /// Finished while deferred: never spawned.
+    Finished,
     /// The waker of its last poll.
     Waker(Waker),
 }
@@ -113,6 +177,8 @@ impl std::fmt::Debug for TaskSlot {
         f.write_str(match self {
             TaskSlot::None => "None",
             TaskSlot::Unspawned(_) => "Unspawned",
+            TaskSlot::Settling { .. } => "Settling",
+            TaskSlot::Finished => "Finished",
             TaskSlot::Waker(_) => "Waker",
         })
     }
@@ -385,6 +451,50 @@ mod tests {
         let (taken, more) = hub.drain(|_| true);
         assert_eq!(taken.iter().map(|e| e.id).collect::<Vec<_>>(), [2, 3]);
         assert!(!more);
+    }
+
+    #[test]
+    fn a_spawned_task_keeps_its_waker_through_every_kind_of_wake_up() {
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let shared = Shared::default();
+        shared.register(&Waker::from(Arc::clone(&count)));
+        shared.start_task();
+        shared.wake_task();
+        shared.start_task();
+        assert_eq!(count.0.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_deferred_task_settles_where_it_is_woken() {
+        struct Fake(Arc<Mutex<Vec<Settled>>>);
+        impl Future for Fake {
+            type Output = ();
+            fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+                std::task::Poll::Pending
+            }
+        }
+        impl Deferred for Fake {
+            fn settle(self: Pin<&mut Self>) -> Settled {
+                lock(&self.0).pop().unwrap_or(Settled::Idle)
+            }
+        }
+        let answers = Arc::new(Mutex::new(vec![Settled::Done, Settled::Idle]));
+        let shared = Shared::default();
+        shared.defer(Fake(Arc::clone(&answers)));
+        shared.wake_task();
+        assert!(shared.is_deferred());
+        shared.wake_task();
+        assert!(shared.finished_unspawned());
+        // Later wake-ups find nothing to do.
+        shared.wake_task();
+        shared.start_task();
+        assert!(shared.finished_unspawned());
     }
 
     #[test]
