@@ -266,7 +266,8 @@ export declare function releaseFreeMemory(): boolean
 /**
  * Takes over the connection of upgrade request `request` (see `listenerOpen()`) as
  * `transportAdopt()` does, and returns the connection id. Throws if the request was answered
- * already.
+ * already; a connection that cannot be started fails as after a socket error (an io-error
+ * event, then closed).
  */
 export declare function transportAccept(request: number, head: Buffer, preamble: Buffer | undefined | null, options: TransportOptions): number
 
@@ -308,7 +309,9 @@ export declare function transportDestroy(id: number): boolean
  * - error (5, protocol or inflate) and io-error (9): `arg` indexes `transportTakeErrors()`;
  * - written (6): `arg` writes completed; end (7), finish (8), closed (10);
  * - chunk (13): `arg` bytes read (or pushed) in one go, before the events they complete;
- * - nudge (14): the answer to `transportNudge()`.
+ * - nudge (14): the answer to `transportNudge()`;
+ * - request (15, the listener's id): `arg` the length of its NUL-separated fields, which the
+ *   bytes read past its head follow; request gone (16) or reset (17): `arg` the request.
  *
  * A lone event larger than the batch limit comes in a Buffer of its own, without a copy
  * when it is one fragment.

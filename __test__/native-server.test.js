@@ -257,8 +257,48 @@ describe('WebSocketServer with nativeHttp', () => {
     const [socket, cb] = await asked;
 
     client.destroy();
-    await once(socket, 'close');
+
+    const [hadError] = await once(socket, 'close');
+
+    assert.strictEqual(hadError, false);
     assert.strictEqual(socket.destroyed, true);
+    cb(true);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await stop(wss);
+  });
+
+  it('reports a client that resets while `verifyClient` decides as Node does', async () => {
+    let decide;
+    const asked = new Promise((resolve) => {
+      decide = resolve;
+    });
+    const wss = await startServer({
+      verifyClient: (info, cb) => decide([info.req.socket, cb])
+    });
+
+    wss.on('connection', () => assert.fail('a gone client was upgraded'));
+
+    const client = net.connect(wss.address().port, '127.0.0.1', () => {
+      client.write(upgradeRequest());
+    });
+    const [socket, cb] = await asked;
+    const errors = [];
+
+    socket.on('error', (err) => errors.push(err));
+    client.resetAndDestroy();
+
+    //
+    // Not `once()`: it rejects on `'error'`.
+    //
+    const hadError = await new Promise((resolve) =>
+      socket.on('close', resolve)
+    );
+
+    assert.strictEqual(hadError, true);
+    assert.deepStrictEqual(
+      errors.map((err) => [err.code, err.syscall, err.message]),
+      [['ECONNRESET', 'read', 'read ECONNRESET']]
+    );
     cb(true);
     await new Promise((resolve) => setTimeout(resolve, 20));
     await stop(wss);
@@ -391,6 +431,26 @@ describe('WebSocketServer with nativeHttp', () => {
     assert.strictEqual(code, 0);
     assert.strictEqual(out, 'listening\n');
     assert.ok(Date.now() - started >= 300);
+  });
+
+  it('lets the process exit while it listens once unref()ed', async () => {
+    const script =
+      `const { WebSocketServer } = require(${JSON.stringify(
+        require.resolve('..')
+      )});` +
+      'const wss = new WebSocketServer({ port: 0, nativeHttp: true }, () => {' +
+      '  wss._server.unref().ref().unref();' +
+      "  console.log('listening', wss._server.listening);" +
+      '});';
+    const child = spawn(process.execPath, ['-e', script]);
+    let out = '';
+
+    child.stdout.on('data', (chunk) => (out += chunk));
+
+    const [code] = await once(child, 'exit');
+
+    assert.strictEqual(code, 0);
+    assert.strictEqual(out, 'listening true\n');
   });
 
   it('is the default of port servers with WS_RS_NATIVE_HTTP=1', async () => {

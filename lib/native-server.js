@@ -35,6 +35,7 @@ class NativeHttpServer extends EventEmitter {
     this._id = 0;
     this._address = null;
     this._closed = false;
+    this._refed = true;
   }
 
   /**
@@ -122,9 +123,10 @@ class NativeHttpServer extends EventEmitter {
     nativeTransport.listeners.set(this._id, this);
 
     //
-    // A listening server holds the event loop, as a Node server does.
+    // A listening server holds the event loop, as a Node server does (unless
+    // `unref()`).
     //
-    nativeTransport.adjustRefs(1);
+    if (this._refed) nativeTransport.adjustRefs(1);
 
     const id = this._id;
 
@@ -171,12 +173,41 @@ class NativeHttpServer extends EventEmitter {
     if (wasListening) {
       native.listenerClose(this._id);
       nativeTransport.listeners.delete(this._id);
-      nativeTransport.adjustRefs(-1);
+      if (this._refed) nativeTransport.adjustRefs(-1);
       this._id = 0;
       this._address = null;
     }
 
     process.nextTick(() => this.emit('close'));
+    return this;
+  }
+
+  /**
+   * Keeps the event loop alive while listening (the default), as
+   * `server.ref()`.
+   *
+   * @return {NativeHttpServer} this
+   * @public
+   */
+  ref() {
+    if (!this._refed) {
+      this._refed = true;
+      if (this._id !== 0) nativeTransport.adjustRefs(1);
+    }
+    return this;
+  }
+
+  /**
+   * Lets the process exit while listening, as `server.unref()`.
+   *
+   * @return {NativeHttpServer} this
+   * @public
+   */
+  unref() {
+    if (this._refed) {
+      this._refed = false;
+      if (this._id !== 0) nativeTransport.adjustRefs(-1);
+    }
     return this;
   }
 

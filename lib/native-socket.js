@@ -39,6 +39,7 @@ const KIND_CHUNK = 13;
 const KIND_NUDGE = 14;
 const KIND_REQUEST = 15;
 const KIND_REQUEST_GONE = 16;
+const KIND_REQUEST_RESET = 17;
 
 // ws's `Receiver` states that mean "waiting" (`_state`).
 const STATE_IDLE = 0;
@@ -310,10 +311,10 @@ function route(id, kind, arg, data, fragments) {
     return;
   }
 
-  if (kind === KIND_REQUEST_GONE) {
+  if (kind === KIND_REQUEST_GONE || kind === KIND_REQUEST_RESET) {
     const socket = pendingSockets.get(arg);
 
-    if (socket !== undefined) socket._gone();
+    if (socket !== undefined) socket._gone(kind === KIND_REQUEST_RESET);
     return;
   }
 
@@ -741,16 +742,27 @@ class PendingSocket extends EventEmitter {
    * The client went away before the request was answered (Rust dropped the
    * connection): the socket closes, as a `net.Socket` whose peer left.
    *
+   * @param {Boolean} reset The client reset the connection
    * @private
    */
-  _gone() {
+  _gone(reset) {
     pendingSockets.delete(this._id);
     this._answered = true;
     this._response = null;
     this.destroyed = true;
     this.readable = false;
     this.writable = false;
-    process.nextTick(() => this.emit('close', false));
+    process.nextTick(() => {
+      //
+      // As a `net.Socket` whose read fails. ws listens for errors while it
+      // decides; without a listener the reset is not worth a crash.
+      //
+      if (reset && this.listenerCount('error') > 0) {
+        this.emit('error', ioError({ code: 'ECONNRESET', syscall: 'read' }));
+      }
+
+      this.emit('close', reset);
+    });
   }
 
   /**

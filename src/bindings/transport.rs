@@ -62,6 +62,7 @@ const KIND_CHUNK: u32 = 13;
 const KIND_NUDGE: u32 = 14;
 const KIND_REQUEST: u32 = 15;
 const KIND_REQUEST_GONE: u32 = 16;
+const KIND_REQUEST_RESET: u32 = 17;
 
 /// Slots per record of `transportDrain()`; the first record is the header.
 const STRIDE: usize = 4;
@@ -197,12 +198,18 @@ pub fn transport_adopt(
     let preamble = preamble.as_deref().unwrap_or_default();
     let started =
         connection::adopt(Arc::clone(&hub), id, fd, unix, &head, preamble, config(options));
-    register(hub, id, started)
+    register(hub, id, started).map_err(|(err, handle)| {
+        if let Some(handle) = handle {
+            handle.destroy();
+        }
+        Error::new(Status::GenericFailure, err.to_string())
+    })
 }
 
 /// Takes over the connection of upgrade request `request` (see `listenerOpen()`) as
 /// `transportAdopt()` does, and returns the connection id. Throws if the request was answered
-/// already.
+/// already; a connection that cannot be started fails as after a socket error (an io-error
+/// event, then closed).
 #[napi]
 pub fn transport_accept(
     request: u32,
@@ -218,7 +225,16 @@ pub fn transport_accept(
     let preamble = preamble.as_deref().unwrap_or_default();
     let started =
         connection::accept(Arc::clone(&hub), id, stream, &head, preamble, config(options));
-    register(hub, id, started)
+    Ok(register(Arc::clone(&hub), id, started).unwrap_or_else(|(err, handle)| {
+        // There is no Node socket to fall back on: the connection fails as after a socket
+        // error ('error', then 'close'), not the caller.
+        connection::report(&hub, id, &err, "accept");
+        match handle {
+            Some(handle) => handle.destroy(),
+            None => hub.push(Event::new(id, EventBody::Closed)),
+        }
+        id
+    }))
 }
 
 /// Answers upgrade request `request` with `response` (ws's `abortHandshake()`) and closes its
@@ -277,20 +293,18 @@ fn config(options: TransportOptions) -> ConnConfig {
     }
 }
 
-/// Holds connection `id` once its task started (watching it when the JS thread reads it).
+/// Holds connection `id` once its task started (watching it when the JS thread reads it). An
+/// internal failure (the runtime or the event loop refused the descriptor) comes back with
+/// the handle of a task that started.
 fn register(
     hub: Arc<Hub>,
     id: u32,
     started: std::io::Result<(Handle, Option<connection::Reader>)>,
-) -> Result<u32> {
-    let (handle, reader) =
-        started.map_err(|err| Error::new(Status::GenericFailure, err.to_string()))?;
+) -> std::result::Result<u32, (std::io::Error, Option<Handle>)> {
+    let (handle, reader) = started.map_err(|err| (err, None))?;
     let watch = match reader.map(|reader| Watch::start(reader, hub)).transpose() {
         Ok(watch) => watch,
-        Err(err) => {
-            handle.destroy();
-            return Err(err);
-        }
+        Err(err) => return Err((std::io::Error::other(err.reason), Some(handle))),
     };
     CONNECTIONS.with(|map| map.borrow_mut().insert(id, Connection { handle, watch }));
     Ok(id)
@@ -557,7 +571,9 @@ fn error_of(body: EventBody) -> Option<TransportError> {
 /// - error (5, protocol or inflate) and io-error (9): `arg` indexes `transportTakeErrors()`;
 /// - written (6): `arg` writes completed; end (7), finish (8), closed (10);
 /// - chunk (13): `arg` bytes read (or pushed) in one go, before the events they complete;
-/// - nudge (14): the answer to `transportNudge()`.
+/// - nudge (14): the answer to `transportNudge()`;
+/// - request (15, the listener's id): `arg` the length of its NUL-separated fields, which the
+///   bytes read past its head follow; request gone (16) or reset (17): `arg` the request.
 ///
 /// A lone event larger than the batch limit comes in a Buffer of its own, without a copy
 /// when it is one fragment.
@@ -670,7 +686,10 @@ fn drain_copied<'env>(
             EventBody::Written(count) => push(id, KIND_WRITTEN, f64::from(count), 0),
             EventBody::End => push(id, KIND_END, 0.0, 0),
             EventBody::Finish => push(id, KIND_FINISH, 0.0, 0),
-            EventBody::RequestGone(request) => push(id, KIND_REQUEST_GONE, f64::from(request), 0),
+            EventBody::RequestGone { request, reset } => {
+                let kind = if reset { KIND_REQUEST_RESET } else { KIND_REQUEST_GONE };
+                push(id, kind, f64::from(request), 0)
+            }
             EventBody::Request { text_len, data } => {
                 push(id, KIND_REQUEST, text_len as f64, data.len())
             }

@@ -31,6 +31,8 @@ pub enum HeadError {
     TooLarge,
     /// Not an HTTP/1.x request head: `400`.
     Malformed,
+    /// No complete head within Node's `headersTimeout`: `408`.
+    TimedOut,
 }
 
 impl HeadError {
@@ -41,6 +43,7 @@ impl HeadError {
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n"
             }
             HeadError::Malformed => b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n",
+            HeadError::TimedOut => b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n",
         }
     }
 }

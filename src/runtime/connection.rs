@@ -653,7 +653,7 @@ fn with_fd<T>(fd: RawFd, f: impl FnOnce(&std::net::TcpStream) -> T) -> T {
 
 /// `SO_LINGER` 0, so that closing `fd` sends a RST (`resetAndDestroy()`); a Unix socket
 /// refuses it, which is fine: there is nothing to reset.
-fn set_zero_linger(fd: RawFd) -> io::Result<()> {
+pub(crate) fn set_zero_linger(fd: RawFd) -> io::Result<()> {
     let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     // SAFETY: `fd` is open for this call (see `with_fd`); `linger` outlives it.
     let result = unsafe {
@@ -942,11 +942,7 @@ impl Task {
     /// Queues a socket error; the connection is torn down next, as Node does after
     /// `'error'`.
     fn report(&self, err: &io::Error, syscall: &'static str) {
-        self.emit(EventBody::Io {
-            code: error_code(err).to_owned(),
-            message: err.to_string(),
-            syscall,
-        });
+        report(&self.outbox.hub, self.outbox.id, err, syscall);
     }
 
     /// Handles a chunk read (or pushed): a copy for `'data'` listeners, then the parser.
@@ -1505,6 +1501,14 @@ fn advance(out: &mut VecDeque<Bytes>, n: usize) {
             left = 0;
         }
     }
+}
+
+/// Queues socket error `err` of connection `id` (as a failed `syscall`).
+pub fn report(hub: &Hub, id: u32, err: &io::Error, syscall: &'static str) {
+    hub.push(Event::new(
+        id,
+        EventBody::Io { code: error_code(err).to_owned(), message: err.to_string(), syscall },
+    ));
 }
 
 /// Node's code for an I/O error (`err.code` of a `net.Socket` error).

@@ -24,8 +24,10 @@ use super::{next_id, runtime};
 use crate::protocol::http::{self, HeadError, Request};
 use crate::sync::lock;
 
-/// How long a connection may take to send its request head: Node's `server.headersTimeout`.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a connection may take to send its request head: Node's `server.headersTimeout`
+/// (shorter in tests).
+const HEAD_TIMEOUT: Duration =
+    if cfg!(test) { Duration::from_millis(300) } else { Duration::from_secs(60) };
 
 /// How long a rejected connection is drained before it is closed: closing with unread data
 /// sends a RST, which can destroy the response before the client reads it.
@@ -182,8 +184,9 @@ async fn serve(hub: Arc<Hub>, pending: Arc<Pending>, listener: u32, mut stream: 
     let request = match head {
         Ok(Ok(Some(request))) => request,
         Ok(Err(err)) => return reject(stream, Bytes::from_static(err.response())).await,
-        // Timed out, or the client went away or broke the connection.
-        Err(_) | Ok(Ok(None)) => return,
+        Err(_) => return reject(stream, Bytes::from_static(HeadError::TimedOut.response())).await,
+        // The client went away or broke the connection.
+        Ok(Ok(None)) => return,
     };
     if !request.is_upgrade() {
         return reject(stream, Bytes::from(http::upgrade_required(&request.method))).await;
@@ -212,9 +215,10 @@ async fn watch(pending: Arc<Pending>, hub: Arc<Hub>, listener: u32, id: u32, fd:
     let Ok(fd) = (unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }) else {
         return;
     };
+    // `Some(reset)` once the client left.
     let gone = loop {
         let Ok(mut guard) = fd.readable().await else {
-            break true;
+            break Some(false);
         };
         let mut byte = 0u8;
         // SAFETY: `byte` is a valid one-byte buffer; the descriptor is open (owned by `fd`).
@@ -227,16 +231,18 @@ async fn watch(pending: Arc<Pending>, hub: Arc<Hub>, listener: u32, id: u32, fd:
             )
         };
         match peeked {
-            0 => break true,
-            n if n > 0 => break false,
+            0 => break Some(false),
+            n if n > 0 => break None,
             _ if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock => {
                 guard.clear_ready();
             }
-            _ => break true,
+            _ => break Some(true),
         }
     };
-    if gone && pending.forget(id) {
-        hub.push(Event::new(listener, EventBody::RequestGone(id)));
+    if let Some(reset) = gone {
+        if pending.forget(id) {
+            hub.push(Event::new(listener, EventBody::RequestGone { request: id, reset }));
+        }
     }
 }
 
@@ -409,8 +415,25 @@ mod tests {
         drop(client);
         let event = wait_for_event(&hub);
         assert_eq!(event.id, 7);
-        assert!(matches!(event.body, EventBody::RequestGone(gone) if gone == id));
+        assert!(matches!(
+            event.body,
+            EventBody::RequestGone { request, reset: false } if request == id
+        ));
         assert!(pending.take(id).is_none());
+
+        // A reset is told apart (Node's socket emits `'error'` for it).
+        let (client, id, _, _) = request(
+            &hub,
+            addr,
+            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        );
+        super::super::connection::set_zero_linger(client.as_raw_fd()).unwrap();
+        drop(client);
+        let event = wait_for_event(&hub);
+        assert!(matches!(
+            event.body,
+            EventBody::RequestGone { request, reset: true } if request == id
+        ));
     }
 
     #[test]
@@ -432,13 +455,16 @@ mod tests {
     }
 
     #[test]
-    fn answers_plain_and_malformed_requests_itself() {
+    fn answers_plain_malformed_and_late_requests_itself() {
         let hub = Arc::new(Hub::new(Box::new(|| {})));
         let pending = Arc::new(Pending::default());
         let (_listener, addr) = listen(&hub, &pending);
         for (request, status) in [
             (&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..], &b"HTTP/1.1 426 "[..]),
             (b"\x16\x03\x01\x00\x10hello", b"HTTP/1.1 400 "),
+            // Nothing, or half a head, within the head timeout (as Node's).
+            (b"", b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n"),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n", b"HTTP/1.1 408 "),
         ] {
             let mut client = std::net::TcpStream::connect(addr).unwrap();
             client.write_all(request).unwrap();

@@ -241,10 +241,10 @@ pub enum EventBody {
     },
     /// The descriptor is closed; the last event of the connection.
     Closed,
-    /// An upgrade request to a listener the runtime owns (the event's id is the listener's).
     /// The client of an upgrade request JS had not answered went away (the event's id is the
-    /// listener's; this is the request's).
-    RequestGone(u32),
+    /// listener's): it ended the connection, or reset it (`reset`).
+    RequestGone { request: u32, reset: bool },
+    /// An upgrade request to a listener the runtime owns (the event's id is the listener's).
     Request {
         /// `data` starts with this many bytes of the request's fields.
         text_len: usize,
