@@ -325,13 +325,14 @@ impl Outbox {
         Some(dropped)
     }
 
-    /// Lets the writer start. What was queued meanwhile is written at once when it is only
-    /// bytes no JS write waits for (the 101 response): the task is then not needed.
+    /// Lets the writer start. What was queued meanwhile (the 101 response, and the frames sent
+    /// in the `'connection'` listener) is written at once, in one `writev`, when it is all
+    /// framed already: the task is then not needed.
     fn uncork(&self) {
         let mut state = lock(&self.state);
         state.corked = false;
-        let only_preamble = state.items.iter().all(|item| matches!(item, Item::Ready(_, 0)));
-        if state.items.is_empty() || state.busy || state.closed || !only_preamble {
+        let framed = state.items.iter().all(|item| matches!(item, Item::Ready(..)));
+        if state.items.is_empty() || state.busy || state.closed || !framed {
             self.wake_writer(&state);
             return;
         }
@@ -346,13 +347,18 @@ impl Outbox {
                 .collect();
             write_fd(self.fd, &parts)
         };
-        while let Some(Item::Ready(bytes, _)) = state.items.front_mut() {
+        let mut written = 0;
+        while let Some(Item::Ready(bytes, count)) = state.items.front_mut() {
             if done < bytes.len() {
                 *bytes = bytes.slice(done..);
                 break;
             }
             done -= bytes.len();
+            written += *count;
             state.items.pop_front();
+        }
+        if written > 0 {
+            self.hub.push(Event::new(self.id, EventBody::Written(written)));
         }
         if state.items.is_empty() {
             // Its room would otherwise stay with an idle connection for good (192 bytes).
@@ -1895,6 +1901,37 @@ mod tests {
         let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
         assert!(events.iter().any(|e| matches!(e.body, EventBody::Closed)));
         drop(reader);
+    }
+
+    #[test]
+    fn frames_sent_before_uncork_go_out_with_the_101_from_the_js_thread() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let preamble = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+        let (handle, _reader) =
+            adopt(Arc::clone(&hub), 13, server.as_raw_fd(), false, &[], preamble, js_read_server())
+                .unwrap();
+        drop(server);
+        let frame = |data: &'static [u8]| OutFrame {
+            data,
+            opcode: 1,
+            fin: true,
+            rsv1: false,
+            compress: false,
+            mask: Mask::None,
+        };
+        // Sent in the `'connection'` listener: queued while corked.
+        assert_eq!(unsafe { handle.send(&frame(b"hi"), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&frame(b"yo"), false) }, Sent::Queued);
+        handle.uncork();
+        assert!(handle.outbox.shared.is_deferred());
+        let (events, _) = hub.drain(|_| true);
+        assert!(matches!(events[..], [Event { body: EventBody::Written(2), .. }]));
+        let mut received = vec![0u8; preamble.len() + 8];
+        client.read_exact(&mut received).unwrap();
+        assert_eq!(&received[..preamble.len()], preamble);
+        assert_eq!(&received[preamble.len()..], b"\x81\x02hi\x81\x02yo");
+        handle.destroy();
     }
 
     #[test]
