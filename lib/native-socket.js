@@ -757,11 +757,13 @@ class PendingSocket extends EventEmitter {
       // As a `net.Socket` whose read fails. ws listens for errors while it
       // decides; without a listener the reset is not worth a crash.
       //
-      if (reset && this.listenerCount('error') > 0) {
+      const hadError = reset && this.listenerCount('error') > 0;
+
+      if (hadError) {
         this.emit('error', ioError({ code: 'ECONNRESET', syscall: 'read' }));
       }
 
-      this.emit('close', reset);
+      this.emit('close', hadError);
     });
   }
 

@@ -165,7 +165,9 @@ pub fn transport_init(env: Env, doorbell: Function<(), Unknown<'static>>) -> Res
                 pending.close();
             }
             js_reads::clear();
-            HUB.with(|slot| slot.borrow_mut().take());
+            if let Some(hub) = HUB.with(|slot| slot.borrow_mut().take()) {
+                hub.close();
+            }
         })?;
     }
     js_reads::init(&env, &doorbell)?;
@@ -230,7 +232,11 @@ pub fn transport_accept(
         // error ('error', then 'close'), not the caller.
         connection::report(&hub, id, &err, "accept");
         match handle {
-            Some(handle) => handle.destroy(),
+            // Its 101 response is queued: the client must not get it.
+            Some(handle) => {
+                handle.discard();
+                handle.destroy();
+            }
             None => hub.push(Event::new(id, EventBody::Closed)),
         }
         id

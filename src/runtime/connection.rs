@@ -479,6 +479,12 @@ impl Handle {
         self.outbox.shared.wake_task();
     }
 
+    /// Drops what is queued and not written yet (the 101 response of a connection that could
+    /// not be taken over), before [`Handle::destroy`].
+    pub fn discard(&self) {
+        lock(&self.outbox.state).items.clear();
+    }
+
     /// Drops the socket now (`socket.destroy()`); `Closed` follows.
     pub fn destroy(&self) {
         self.outbox.shared.destroyed.store(true, Ordering::Release);
@@ -1568,7 +1574,7 @@ mod tests {
     }
 
     /// Waits until `ready` or 5 s pass.
-    fn wait_until(ready: impl Fn() -> bool) {
+    fn wait_until(mut ready: impl FnMut() -> bool) {
         let start = Instant::now();
         while !ready() && start.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(2));
@@ -1877,7 +1883,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_on_the_callers_thread_parses_until_eof_and_the_task_then_closes() {
+    fn a_reader_on_the_callers_thread_parses_until_eof_and_end_then_closes_in_place() {
         let hub = hub();
         let (mut client, server) = pair();
         let config = js_read_server();
@@ -1896,11 +1902,39 @@ mod tests {
             EventBody::Message { binary: false, data, .. } if data[0] == b"hi"[..]
         ));
         assert!(matches!(events[1].body, EventBody::End));
-        // The task, which only writes, closes once our side is ended too.
+        // Once our side is ended too, `end()` closes the connection in place (its task was
+        // never needed).
         assert_eq!(handle.end(), Some(0));
+        assert!(handle.outbox.shared.finished_unspawned());
         let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
         assert!(events.iter().any(|e| matches!(e.body, EventBody::Closed)));
         drop(reader);
+    }
+
+    #[test]
+    fn a_closed_hub_lets_go_of_the_connections_whose_events_it_held() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let (handle, reader) =
+            adopt(Arc::clone(&hub), 14, server.as_raw_fd(), false, &[], &[], js_read_server())
+                .unwrap();
+        drop(server);
+        handle.uncork();
+        client.write_all(&frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]))).unwrap();
+        let mut reader = reader.unwrap();
+        wait_until(|| {
+            reader.read();
+            !hub.is_empty()
+        });
+        // A message left queued holds its connection's outbox, which holds the hub: the
+        // environment's cleanup hook destroys the connections and closes the hub.
+        let weak = Arc::downgrade(&hub);
+        handle.destroy();
+        hub.close();
+        hub.push(Event::new(14, EventBody::End));
+        assert!(hub.is_empty());
+        drop((handle, reader, hub, client));
+        assert!(weak.upgrade().is_none());
     }
 
     #[test]

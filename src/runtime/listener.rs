@@ -230,13 +230,14 @@ async fn watch(pending: Arc<Pending>, hub: Arc<Hub>, listener: u32, id: u32, fd:
                 libc::MSG_PEEK | libc::MSG_DONTWAIT,
             )
         };
-        match peeked {
-            0 => break Some(false),
-            n if n > 0 => break None,
-            _ if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock => {
-                guard.clear_ready();
-            }
-            _ => break Some(true),
+        if peeked >= 0 {
+            break (peeked == 0).then_some(false);
+        }
+        match io::Error::last_os_error().kind() {
+            io::ErrorKind::WouldBlock => guard.clear_ready(),
+            io::ErrorKind::Interrupted => {}
+            // Node's socket reports a reset as `'error'` (other failures are rare here).
+            kind => break Some(kind == io::ErrorKind::ConnectionReset),
         }
     };
     if let Some(reset) = gone {

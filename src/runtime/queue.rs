@@ -309,6 +309,8 @@ pub struct Hub {
 struct Queue {
     events: VecDeque<Event>,
     rung: bool,
+    /// [`Hub::close`] was called: events are dropped.
+    closed: bool,
 }
 
 impl std::fmt::Debug for Hub {
@@ -361,10 +363,27 @@ impl Hub {
         lock(&self.queue).events.is_empty()
     }
 
+    /// Drops what is queued and what is pushed from now on: the environment went away. Events
+    /// hold their connection's outbox, which holds the hub: left queued, they would keep both
+    /// alive for good.
+    pub fn close(&self) {
+        let dropped = {
+            let mut queue = lock(&self.queue);
+            queue.closed = true;
+            std::mem::take(&mut queue.events)
+        };
+        drop(dropped);
+    }
+
     /// Adds to the queue under its lock; rings once it is unlocked.
     fn queue(&self, urgent: bool, add: impl FnOnce(&mut VecDeque<Event>)) {
         let ring = {
             let mut queue = lock(&self.queue);
+            if queue.closed {
+                drop(queue);
+                add(&mut VecDeque::new());
+                return;
+            }
             add(&mut queue.events);
             let ring = urgent && !queue.rung;
             queue.rung |= ring;
