@@ -240,7 +240,14 @@ describe('WebSocketServer with nativeHttp', () => {
     await stop(wss);
   });
 
-  it('notices a client that leaves while `verifyClient` decides', async () => {
+  /**
+   * Starts a server whose `verifyClient` waits, and a client whose upgrade
+   * request it holds; the server must never upgrade it.
+   *
+   * @return {Promise<Object>} The server, the client, the request's socket and
+   *     `verifyClient`'s callback
+   */
+  async function heldRequest() {
     let decide;
     const asked = new Promise((resolve) => {
       decide = resolve;
@@ -256,42 +263,45 @@ describe('WebSocketServer with nativeHttp', () => {
     });
     const [socket, cb] = await asked;
 
-    client.destroy();
+    return { wss, client, socket, cb };
+  }
 
-    const [hadError] = await once(socket, 'close');
-
-    assert.strictEqual(hadError, false);
-    assert.strictEqual(socket.destroyed, true);
+  /**
+   * Lets `verifyClient` accept a request whose client left, then stops the
+   * server.
+   *
+   * @param {Object} held What `heldRequest()` returned
+   */
+  async function acceptGone({ wss, cb }) {
     cb(true);
     await new Promise((resolve) => setTimeout(resolve, 20));
     await stop(wss);
+  }
+
+  it('notices a client that leaves while `verifyClient` decides', async () => {
+    const held = await heldRequest();
+
+    held.client.destroy();
+
+    const [hadError] = await once(held.socket, 'close');
+
+    assert.strictEqual(hadError, false);
+    assert.strictEqual(held.socket.destroyed, true);
+    await acceptGone(held);
   });
 
   it('reports a client that resets while `verifyClient` decides as Node does', async () => {
-    let decide;
-    const asked = new Promise((resolve) => {
-      decide = resolve;
-    });
-    const wss = await startServer({
-      verifyClient: (info, cb) => decide([info.req.socket, cb])
-    });
-
-    wss.on('connection', () => assert.fail('a gone client was upgraded'));
-
-    const client = net.connect(wss.address().port, '127.0.0.1', () => {
-      client.write(upgradeRequest());
-    });
-    const [socket, cb] = await asked;
+    const held = await heldRequest();
     const errors = [];
 
-    socket.on('error', (err) => errors.push(err));
-    client.resetAndDestroy();
+    held.socket.on('error', (err) => errors.push(err));
+    held.client.resetAndDestroy();
 
     //
     // Not `once()`: it rejects on `'error'`.
     //
     const hadError = await new Promise((resolve) =>
-      socket.on('close', resolve)
+      held.socket.on('close', resolve)
     );
 
     assert.strictEqual(hadError, true);
@@ -299,9 +309,7 @@ describe('WebSocketServer with nativeHttp', () => {
       errors.map((err) => [err.code, err.syscall, err.message]),
       [['ECONNRESET', 'read', 'read ECONNRESET']]
     );
-    cb(true);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    await stop(wss);
+    await acceptGone(held);
   });
 
   it("lets a `'wsClientError'` listener answer on the socket", async () => {
@@ -411,43 +419,48 @@ describe('WebSocketServer with nativeHttp', () => {
     await closed;
   });
 
-  it('holds the event loop while it listens', async () => {
+  /**
+   * Runs a `nativeHttp` server in a child process until it exits on its own.
+   *
+   * @param {String} onListening The body of the server's listening callback,
+   *     with `wss` in scope
+   * @return {Promise<Object>} The exit code, what it printed and how long it
+   *     ran, in milliseconds
+   */
+  async function runServerChild(onListening) {
     const script =
       `const { WebSocketServer } = require(${JSON.stringify(
         require.resolve('..')
       )});` +
       'const wss = new WebSocketServer({ port: 0, nativeHttp: true }, () => {' +
-      "  console.log('listening');" +
-      '  setTimeout(() => wss.close(), 300);' +
+      onListening +
       '});';
-    const child = spawn(process.execPath, ['-e', script]);
     const started = Date.now();
+    const child = spawn(process.execPath, ['-e', script]);
     let out = '';
 
     child.stdout.on('data', (chunk) => (out += chunk));
 
     const [code] = await once(child, 'exit');
+
+    return { code, out, ran: Date.now() - started };
+  }
+
+  it('holds the event loop while it listens', async () => {
+    const { code, out, ran } = await runServerChild(
+      "console.log('listening'); setTimeout(() => wss.close(), 300);"
+    );
 
     assert.strictEqual(code, 0);
     assert.strictEqual(out, 'listening\n');
-    assert.ok(Date.now() - started >= 300);
+    assert.ok(ran >= 300);
   });
 
   it('lets the process exit while it listens once unref()ed', async () => {
-    const script =
-      `const { WebSocketServer } = require(${JSON.stringify(
-        require.resolve('..')
-      )});` +
-      'const wss = new WebSocketServer({ port: 0, nativeHttp: true }, () => {' +
-      '  wss._server.unref().ref().unref();' +
-      "  console.log('listening', wss._server.listening);" +
-      '});';
-    const child = spawn(process.execPath, ['-e', script]);
-    let out = '';
-
-    child.stdout.on('data', (chunk) => (out += chunk));
-
-    const [code] = await once(child, 'exit');
+    const { code, out } = await runServerChild(
+      'wss._server.unref().ref().unref();' +
+        "console.log('listening', wss._server.listening);"
+    );
 
     assert.strictEqual(code, 0);
     assert.strictEqual(out, 'listening true\n');
