@@ -1590,6 +1590,20 @@ mod tests {
         }
     }
 
+    /// A server connection read on the caller's thread, adopted as `id` with `preamble` (its
+    /// descriptor is a duplicate: the accepted socket is dropped here), and its client.
+    fn js_read_pair(
+        hub: &Arc<Hub>,
+        id: u32,
+        preamble: &[u8],
+    ) -> (std::net::TcpStream, Handle, Reader) {
+        let (client, server) = pair();
+        let (handle, reader) =
+            adopt(Arc::clone(hub), id, server.as_raw_fd(), false, &[], preamble, js_read_server())
+                .unwrap();
+        (client, handle, reader.unwrap())
+    }
+
     /// Reads on the caller's thread until EOF (at most 5 s).
     fn read_until_done(reader: &mut Reader) {
         let start = Instant::now();
@@ -1885,12 +1899,7 @@ mod tests {
     #[test]
     fn a_reader_on_the_callers_thread_parses_until_eof_and_end_then_closes_in_place() {
         let hub = hub();
-        let (mut client, server) = pair();
-        let config = js_read_server();
-        let (handle, reader) =
-            adopt(Arc::clone(&hub), 8, server.as_raw_fd(), false, &[], &[], config).unwrap();
-        let mut reader = reader.unwrap();
-        drop(server);
+        let (mut client, handle, mut reader) = js_read_pair(&hub, 8, &[]);
         handle.uncork();
         assert_eq!(reader.read(), ReadOutcome::More);
         client.write_all(&frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]))).unwrap();
@@ -1914,14 +1923,9 @@ mod tests {
     #[test]
     fn a_closed_hub_lets_go_of_the_connections_whose_events_it_held() {
         let hub = hub();
-        let (mut client, server) = pair();
-        let (handle, reader) =
-            adopt(Arc::clone(&hub), 14, server.as_raw_fd(), false, &[], &[], js_read_server())
-                .unwrap();
-        drop(server);
+        let (mut client, handle, mut reader) = js_read_pair(&hub, 14, &[]);
         handle.uncork();
         client.write_all(&frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]))).unwrap();
-        let mut reader = reader.unwrap();
         wait_until(|| {
             reader.read();
             !hub.is_empty()
@@ -1940,12 +1944,8 @@ mod tests {
     #[test]
     fn frames_sent_before_uncork_go_out_with_the_101_from_the_js_thread() {
         let hub = hub();
-        let (mut client, server) = pair();
         let preamble = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
-        let (handle, _reader) =
-            adopt(Arc::clone(&hub), 13, server.as_raw_fd(), false, &[], preamble, js_read_server())
-                .unwrap();
-        drop(server);
+        let (mut client, handle, _reader) = js_read_pair(&hub, 13, preamble);
         let frame = |data: &'static [u8]| OutFrame {
             data,
             opcode: 1,
@@ -1971,12 +1971,8 @@ mod tests {
     #[test]
     fn a_connection_read_on_the_js_thread_is_closed_by_that_thread_without_its_task() {
         let hub = hub();
-        let (mut client, server) = pair();
-        let config = js_read_server();
         let preamble = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
-        let (handle, reader) =
-            adopt(Arc::clone(&hub), 9, server.as_raw_fd(), false, &[], preamble, config).unwrap();
-        drop(server);
+        let (mut client, handle, mut reader) = js_read_pair(&hub, 9, preamble);
         // The 101 response and the end of our side are written on this thread, and the
         // queue keeps no room (every idle connection would carry it).
         handle.uncork();
@@ -1991,7 +1987,6 @@ mod tests {
         // The peer's EOF, read on this thread, leaves only closing to do: done here, so the
         // events are queued before `read()` returns.
         drop(client);
-        let mut reader = reader.unwrap();
         read_until_done(&mut reader);
         assert!(handle.outbox.shared.finished_unspawned());
         let (events, _) = hub.drain(|_| true);
@@ -2005,10 +2000,7 @@ mod tests {
     #[test]
     fn a_deferred_task_is_destroyed_in_place_and_spawned_for_a_write_the_kernel_refuses() {
         let hub = hub();
-        let (client, server) = pair();
-        let (handle, _reader) =
-            adopt(Arc::clone(&hub), 11, server.as_raw_fd(), false, &[], &[], js_read_server())
-                .unwrap();
+        let (client, handle, _reader) = js_read_pair(&hub, 11, &[]);
         handle.uncork();
         // Resuming a connection the JS thread reads gives its task nothing to do.
         handle.resume();
@@ -2017,12 +2009,9 @@ mod tests {
         assert!(handle.outbox.shared.finished_unspawned());
         let (events, _) = hub.drain(|_| true);
         assert!(matches!(events[..], [Event { body: EventBody::Closed, .. }]));
-        drop((client, server));
+        drop(client);
 
-        let (client, server) = pair();
-        let (handle, _reader) =
-            adopt(Arc::clone(&hub), 12, server.as_raw_fd(), false, &[], &[], js_read_server())
-                .unwrap();
+        let (client, handle, _reader) = js_read_pair(&hub, 12, &[]);
         handle.uncork();
         // More than the socket buffers take while the peer reads nothing: the rest is queued
         // for the task.
@@ -2032,7 +2021,7 @@ mod tests {
         assert!(!handle.outbox.shared.finished_unspawned());
         handle.destroy();
         collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
-        drop((client, server));
+        drop(client);
     }
 
     #[test]
