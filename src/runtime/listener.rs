@@ -27,7 +27,7 @@ use crate::sync::lock;
 /// How long a connection may take to send its request head: Node's `server.headersTimeout`
 /// (shorter in tests).
 const HEAD_TIMEOUT: Duration =
-    if cfg!(test) { Duration::from_millis(300) } else { Duration::from_secs(60) };
+    if cfg!(test) { Duration::from_secs(1) } else { Duration::from_secs(60) };
 
 /// How long a rejected connection is drained before it is closed: closing with unread data
 /// sends a RST, which can destroy the response before the client reads it.
