@@ -554,13 +554,13 @@ impl Stream {
     /// Registers a [`Stream::Unregistered`] with the runtime (on the task's first poll).
     fn register(&mut self) -> io::Result<()> {
         if let Self::Unregistered(fd) = *self {
-            // Readability too, although the task never reads: with writability alone, 16 KiB
-            // echo round trips (A.16k) measured 15k/s instead of 24k/s on the 2-vCPU VM (the
-            // cause was not pinned down).
-            let interest = Interest::READABLE.add(Interest::WRITABLE);
+            // Writability only: the JS thread reads it. (Readability too woke a runtime thread
+            // per incoming message for nothing; on the 2-vCPU VM that moved where the
+            // scheduler ran threads, not the work done: docs/benchmarks.md, "A.16k".)
             // SAFETY: the descriptor stays open while the `AsyncFd` lives: its `Descriptor`
             // closes it only after `release()` dropped the `AsyncFd` (or `into_inner()`).
-            let registered = unsafe { AsyncFd::register_with_interest(Unowned(fd), interest) };
+            let registered =
+                unsafe { AsyncFd::register_with_interest(Unowned(fd), Interest::WRITABLE) };
             *self = Self::Writer(registered.map_err(|err| err.into_parts().1)?);
         }
         Ok(())
