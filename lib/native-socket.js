@@ -396,8 +396,7 @@ function adopt(socket, head, preamble, options) {
   init();
 
   if (socket instanceof PendingSocket) {
-    pendingSockets.delete(socket._id);
-    socket._answered = true;
+    socket._settle();
     return attach(
       native.transportAccept(
         socket._id,
@@ -720,6 +719,17 @@ class PendingSocket extends EventEmitter {
   }
 
   /**
+   * The request is answered (accepted, refused, or its client left): Rust
+   * says no more about it.
+   *
+   * @private
+   */
+  _settle() {
+    pendingSockets.delete(this._id);
+    this._answered = true;
+  }
+
+  /**
    * Hands the response to Rust, which writes it and closes the connection.
    *
    * @private
@@ -729,8 +739,7 @@ class PendingSocket extends EventEmitter {
 
     const response = this._response;
 
-    pendingSockets.delete(this._id);
-    this._answered = true;
+    this._settle();
     this._response = null;
     native.transportReject(
       this._id,
@@ -746,8 +755,7 @@ class PendingSocket extends EventEmitter {
    * @private
    */
   _gone(reset) {
-    pendingSockets.delete(this._id);
-    this._answered = true;
+    this._settle();
     this._response = null;
     this.destroyed = true;
     this.readable = false;

@@ -1353,10 +1353,10 @@ impl Parser {
                 }
                 Parsed::Ping(data) => {
                     if task.outbox.config.auto_pong && !self.close_received {
-                        let mask = if !task.outbox.config.receiver.is_server {
-                            Mask::Random
-                        } else {
+                        let mask = if task.outbox.config.receiver.is_server {
                             Mask::None
+                        } else {
+                            Mask::Random
                         };
                         let pong = OutFrame {
                             data: &data,
