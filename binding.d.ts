@@ -308,7 +308,8 @@ export declare function transportDestroy(id: number): boolean
  * - ping (2), pong (3), data (11): the payload; close (4): `arg` the code, the reason;
  * - error (5, protocol or inflate) and io-error (9): `arg` indexes `transportTakeErrors()`;
  * - written (6): `arg` writes completed; end (7), finish (8), closed (10);
- * - chunk (13): `arg` bytes read (or pushed) in one go, before the events they complete;
+ * - chunk (13): `arg` bytes read in one go, after the events they complete; pushed chunk
+ *   (18): the same for bytes from `socket.push()` or the upgrade's head;
  * - nudge (14): the answer to `transportNudge()`;
  * - request (15, the listener's id): `arg` the length of its NUL-separated fields, which the
  *   bytes read past its head follow; request gone (16) or reset (17): `arg` the request.
@@ -364,9 +365,10 @@ export declare function transportInject(id: number, data: Buffer): boolean
 
 /**
  * Queues a nudge event for `id` behind everything queued, and rings: it comes back in a
- * later turn of the event loop, after what the runtime queued meanwhile, the step ws takes
- * through zlib's thread pool for each compressed message (`lib/native-socket.js` delivers
- * those one such step apart, as ws does). Works for a closed connection too.
+ * later turn of the event loop, after what the runtime queued meanwhile and after what the
+ * peer had sent by now is read, the step ws takes through zlib's thread pool for each
+ * compressed message (`lib/native-socket.js` delivers those one such step apart, as ws
+ * does). Works for a closed connection too.
  */
 export declare function transportNudge(id: number): void
 

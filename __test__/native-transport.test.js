@@ -608,6 +608,72 @@ describe('native transport', function () {
     assert.strictEqual(code, 1006);
   });
 
+  it("closes the socket right after 'end' when the peer ended first, while a message still inflates", async () => {
+    ctx = await startServer({ perMessageDeflate: true });
+
+    const [ws, sws] = await connect(ctx);
+    const messages = [];
+    const states = [];
+
+    ws.on('message', (data) => messages.push(data.toString()));
+    ws._socket.on('end', () => states.push(['end', ws._receiver._state]));
+    ws._socket.on('close', () => states.push(['close', ws._receiver._state]));
+
+    //
+    // A compressed empty text message, then the FIN: both reach the
+    // client's kernel before it reads anything. Its socket closes as a Node
+    // socket does, a turn or two after `'end'`, while the receiver still
+    // inflates (ws's "consumes all received data when connection is closed").
+    //
+    sws._socket.write(Buffer.from('c10100', 'hex'));
+    sws._socket.end();
+
+    const [code] = await once(ws, 'close');
+
+    assert.deepStrictEqual(states, [
+      ['end', 5],
+      ['close', 5]
+    ]);
+    assert.deepStrictEqual(messages, ['']);
+    assert.strictEqual(code, 1006);
+  });
+
+  it('does not hand bytes given to `push()` to `push()` again', async () => {
+    ctx = await startServer();
+
+    const [ws, sws] = await connect(ctx);
+    const push = ws._socket.push;
+    const received = [];
+    let pushes = 0;
+
+    ws.on('message', (data) => received.push(data.toString()));
+    ws._socket.push = function (chunk) {
+      pushes++;
+      return push.call(this, chunk);
+    };
+
+    //
+    // As on a `net.Socket`, only the chunks read from the connection go
+    // through `push()` (ws's "consumes all received data when connection is
+    // closed (2/2)" watches it to catch the next chunk read).
+    //
+    push.call(ws._socket, Buffer.from('8102686981027961', 'hex'));
+    while (received.length < 2) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+
+    assert.strictEqual(pushes, 0);
+
+    const message = once(ws, 'message');
+
+    sws.send('read');
+    await message;
+    assert.deepStrictEqual(received, ['hi', 'ya', 'read']);
+    assert.strictEqual(pushes, 1);
+    ws.terminate();
+    await once(ws, 'close');
+  });
+
   it('holds the socket while the receiver has a full chunk to handle', async () => {
     ctx = await startServer({ perMessageDeflate: true });
 

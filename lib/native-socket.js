@@ -40,6 +40,7 @@ const KIND_NUDGE = 14;
 const KIND_REQUEST = 15;
 const KIND_REQUEST_GONE = 16;
 const KIND_REQUEST_RESET = 17;
+const KIND_PUSHED_CHUNK = 18;
 
 // ws's `Receiver` states that mean "waiting" (`_state`).
 const STATE_IDLE = 0;
@@ -1331,6 +1332,13 @@ class NativeSocket extends EventEmitter {
       case KIND_CHUNK:
         this._chunkSize = arg;
         this.push(READ_CHUNK);
+        return;
+      case KIND_PUSHED_CHUNK:
+        //
+        // Bytes that came through `push()` (or the upgrade's head, which ws
+        // unshifts) do not go through it again.
+        //
+        this._onRead(arg);
         return;
       case KIND_CLOSED:
         this._closing = true;

@@ -63,6 +63,7 @@ const KIND_NUDGE: u32 = 14;
 const KIND_REQUEST: u32 = 15;
 const KIND_REQUEST_GONE: u32 = 16;
 const KIND_REQUEST_RESET: u32 = 17;
+const KIND_PUSHED_CHUNK: u32 = 18;
 
 /// Slots per record of `transportDrain()`; the first record is the header.
 const STRIDE: usize = 4;
@@ -474,15 +475,18 @@ pub fn transport_inject(id: u32, data: BufferSlice) -> bool {
 }
 
 /// Queues a nudge event for `id` behind everything queued, and rings: it comes back in a
-/// later turn of the event loop, after what the runtime queued meanwhile, the step ws takes
-/// through zlib's thread pool for each compressed message (`lib/native-socket.js` delivers
-/// those one such step apart, as ws does). Works for a closed connection too.
+/// later turn of the event loop, after what the runtime queued meanwhile and after what the
+/// peer had sent by now is read, the step ws takes through zlib's thread pool for each
+/// compressed message (`lib/native-socket.js` delivers those one such step apart, as ws
+/// does). Works for a closed connection too.
 #[napi]
 pub fn transport_nudge(id: u32) -> Result<()> {
     let Some(hub) = HUB.with(|slot| slot.borrow().clone()) else {
         return Err(Error::new(Status::GenericFailure, "transportInit() was not called"));
     };
-    hub.push(Event::new(id, EventBody::Nudge));
+    if !with_handle(id, Handle::nudge).unwrap_or(false) {
+        hub.push(Event::new(id, EventBody::Nudge));
+    }
     Ok(())
 }
 
@@ -576,7 +580,8 @@ fn error_of(body: EventBody) -> Option<TransportError> {
 /// - ping (2), pong (3), data (11): the payload; close (4): `arg` the code, the reason;
 /// - error (5, protocol or inflate) and io-error (9): `arg` indexes `transportTakeErrors()`;
 /// - written (6): `arg` writes completed; end (7), finish (8), closed (10);
-/// - chunk (13): `arg` bytes read (or pushed) in one go, before the events they complete;
+/// - chunk (13): `arg` bytes read in one go, after the events they complete; pushed chunk
+///   (18): the same for bytes from `socket.push()` or the upgrade's head;
 /// - nudge (14): the answer to `transportNudge()`;
 /// - request (15, the listener's id): `arg` the length of its NUL-separated fields, which the
 ///   bytes read past its head follow; request gone (16) or reset (17): `arg` the request.
@@ -682,7 +687,9 @@ fn drain_copied<'env>(
                 }
             }
             EventBody::Data(data) => push(id, KIND_DATA, 0.0, data.len()),
-            EventBody::Chunk(length) => push(id, KIND_CHUNK, length as f64, 0),
+            EventBody::Chunk { len, read } => {
+                push(id, if read { KIND_CHUNK } else { KIND_PUSHED_CHUNK }, len as f64, 0)
+            }
             EventBody::Nudge => push(id, KIND_NUDGE, 0.0, 0),
             EventBody::Ping(data) => push(id, KIND_PING, 0.0, data.len()),
             EventBody::Pong(data) => push(id, KIND_PONG, 0.0, data.len()),

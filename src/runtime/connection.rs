@@ -172,6 +172,12 @@ struct OutState {
     /// `end()` found nothing to write and shut our side down itself: the task's write side
     /// is done.
     finished: bool,
+    /// That `end()` came after the peer's EOF and queued `Closed` itself: closing the
+    /// descriptor is all that is left, and queues nothing.
+    closed_reported: bool,
+    /// Nudges (`transportNudge()`) the task answers once it has read what was readable when
+    /// they were asked.
+    nudges: u32,
     keys: MaskKeys,
 }
 
@@ -315,6 +321,13 @@ impl Outbox {
                 // ended already) is woken, or, deferred, closes here.
                 state.finished = true;
                 self.hub.push(Event::new(self.id, EventBody::Finish));
+                if self.shared.read_done.load(Ordering::Acquire) {
+                    // Both sides are done and nothing more can happen to the connection: JS
+                    // hears `Closed` now, as a Node socket closes right after its shutdown,
+                    // not once the runtime thread holding the descriptor has woken to drop it.
+                    state.closed_reported = true;
+                    self.hub.push(Event::new(self.id, EventBody::Closed));
+                }
                 drop(state);
                 self.shared.wake_task();
             } else {
@@ -415,11 +428,36 @@ impl Outbox {
         lock(&self.state).read_ended = true;
     }
 
-    /// Marks the descriptor closed and returns what was still queued.
-    fn close(&self) -> VecDeque<Item> {
+    /// Marks the descriptor closed and returns what was still queued, and whether `Closed`
+    /// is still to be queued. Nudges still asked are answered.
+    fn close(&self) -> (VecDeque<Item>, bool) {
         let mut state = lock(&self.state);
         state.closed = true;
-        std::mem::take(&mut state.items)
+        self.answer_nudges(&mut state);
+        (std::mem::take(&mut state.items), !state.closed_reported)
+    }
+
+    /// Asks the task for a nudge when the peer sent something not read yet (bytes or its FIN):
+    /// the task answers after reading it, as the socket is read in the turns of Node's event
+    /// loop that pass while zlib works for ws. Returns false when the caller answers it itself
+    /// (nothing to read first, reading is over, or the JS thread reads the connection).
+    fn nudge(&self) -> bool {
+        let mut state = lock(&self.state);
+        // Under the lock, `closed` is false only while the descriptor is open.
+        if self.config.js_reads || state.closed || state.read_ended || !readable(self.fd) {
+            return false;
+        }
+        state.nudges += 1;
+        drop(state);
+        self.shared.wake_task();
+        true
+    }
+
+    /// Answers the nudges asked.
+    fn answer_nudges(&self, state: &mut OutState) {
+        for _ in 0..std::mem::take(&mut state.nudges) {
+            self.hub.push(Event::new(self.id, EventBody::Nudge));
+        }
     }
 }
 
@@ -502,6 +540,12 @@ impl Handle {
     pub fn reset(&self) {
         self.outbox.shared.reset.store(true, Ordering::Release);
         self.destroy();
+    }
+
+    /// Asks for a nudge answered after what the peer sent by now is read (see
+    /// [`Outbox::nudge`]); false when the caller is to answer it.
+    pub fn nudge(&self) -> bool {
+        self.outbox.nudge()
     }
 
     /// Parses `data` as if it had been read from the socket (`socket.push()`).
@@ -685,6 +729,20 @@ pub(crate) fn set_zero_linger(fd: RawFd) -> io::Result<()> {
 }
 
 /// `shutdown(SHUT_WR)` on a stream socket.
+/// Reads from the descriptor itself, whatever the runtime's readiness says.
+fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    use std::io::Read;
+
+    with_fd(fd, |mut socket| socket.read(buf))
+}
+
+/// The descriptor has something to read (bytes, EOF or an error), now.
+fn readable(fd: RawFd) -> bool {
+    let mut poll = libc::pollfd { fd, events: libc::POLLIN | libc::POLLRDHUP, revents: 0 };
+    // SAFETY: one valid pollfd, no wait.
+    unsafe { libc::poll(&mut poll, 1, 0) > 0 && poll.revents != 0 }
+}
+
 fn shutdown_write(fd: RawFd) -> io::Result<()> {
     with_fd(fd, |socket| socket.shutdown(std::net::Shutdown::Write))
 }
@@ -830,6 +888,8 @@ fn start(
             closed: false,
             read_ended: false,
             finished: false,
+            closed_reported: false,
+            nudges: 0,
             keys: MaskKeys::new(),
         }),
         shared: Shared::default(),
@@ -855,7 +915,7 @@ fn start(
     if !head.is_empty() {
         task.emit(EventBody::Data(Bytes::copy_from_slice(head)));
     }
-    parser.feed(&task, head);
+    parser.feed(&task, head, false);
     let framer = Framer { deflater: None, config: config.deflate, keys: MaskKeys::new() };
     // The parser goes with whoever reads.
     let (reader, parser) = if config.js_reads {
@@ -917,7 +977,7 @@ impl Task {
             let mut buf = cell.borrow_mut();
             let result = read(&mut buf);
             if let Ok(n) = result {
-                self.chunk(parser, &buf[..n]);
+                self.chunk(parser, &buf[..n], true);
             }
             result
         });
@@ -957,15 +1017,16 @@ impl Task {
         report(&self.outbox.hub, self.outbox.id, err, syscall);
     }
 
-    /// Handles a chunk read (or pushed): a copy for `'data'` listeners, then the parser.
-    fn chunk(&self, parser: &mut Parser, data: &[u8]) {
+    /// Handles a chunk `read` from the descriptor (or pushed by JS): a copy for `'data'`
+    /// listeners, then the parser.
+    fn chunk(&self, parser: &mut Parser, data: &[u8], read: bool) {
         if data.is_empty() {
             return;
         }
         if self.outbox.shared.tap.load(Ordering::Acquire) {
             self.emit(EventBody::Data(Bytes::copy_from_slice(data)));
         }
-        parser.feed(self, data);
+        parser.feed(self, data, read);
     }
 }
 
@@ -1019,6 +1080,7 @@ impl Future for Connection {
         if this.writing && !this.killed() {
             this.poll_write(cx);
         }
+        this.task.outbox.answer_nudges(&mut lock(&this.task.outbox.state));
         let read_done = this.task.outbox.shared.read_done.load(Ordering::Acquire);
         if this.killed() || (!this.reading && !this.writing && read_done) {
             this.close();
@@ -1071,6 +1133,7 @@ impl Connection {
     fn poll_read(&mut self, cx: &mut Context<'_>, parser: &mut Parser) {
         let outbox = Arc::clone(&self.task.outbox);
         let shared = &outbox.shared;
+        let nudged = lock(&outbox.state).nudges > 0;
         loop {
             if shared.read_paused()
                 || shared.backlog.load(Ordering::Acquire) >= BACKLOG_HIGH_WATER_MARK
@@ -1080,11 +1143,14 @@ impl Connection {
             }
             let injected = std::mem::take(&mut *lock(&shared.injected));
             for data in injected {
-                self.task.chunk(parser, &data);
+                self.task.chunk(parser, &data, false);
                 self.read_idle = None;
             }
             let Some(stream) = &self.stream else { return };
-            match stream.poll_read_ready(cx) {
+            let ready = match stream.poll_read_ready(cx) {
+                // A nudge waits for what was readable when it was asked, which the runtime's
+                // readiness may not show yet: read the descriptor itself.
+                Poll::Pending if nudged => false,
                 Poll::Pending => {
                     self.poll_read_idle(cx, parser);
                     return;
@@ -1093,12 +1159,21 @@ impl Connection {
                     self.fail(&err, "read");
                     return;
                 }
-                Poll::Ready(Ok(())) => {}
-            }
-            match self.task.read_once(parser, |buf| stream.try_read(buf)) {
+                Poll::Ready(Ok(())) => true,
+            };
+            let step = if ready {
+                self.task.read_once(parser, |buf| stream.try_read(buf))
+            } else {
+                self.task.read_once(parser, |buf| read_fd(stream.raw_fd(), buf))
+            };
+            match step {
                 ReadStep::Read => self.read_idle = None,
                 // Readiness is cleared: the next poll waits.
-                ReadStep::WouldBlock => {}
+                ReadStep::WouldBlock if ready => {}
+                ReadStep::WouldBlock => {
+                    self.poll_read_idle(cx, parser);
+                    return;
+                }
                 ReadStep::Eof => {
                     self.reading = false;
                     return;
@@ -1202,7 +1277,7 @@ impl Connection {
     /// without waiting, as Node's `socket.write()` tries the kernel at once, so that what
     /// was written before `destroy()` usually goes out.
     fn close(&mut self) {
-        let left = self.task.outbox.close();
+        let (left, report) = self.task.outbox.close();
         let Some(stream) = self.stream.take() else { return };
         if self.killed() {
             let (mut written, mut end) = (0, false);
@@ -1218,7 +1293,9 @@ impl Connection {
             drop(descriptor);
         }
         self.task.outbox.shared.destroyed.store(true, Ordering::Release);
-        self.task.outbox.hub.push(Event::new(self.task.outbox.id, EventBody::Closed));
+        if report {
+            self.task.outbox.hub.push(Event::new(self.task.outbox.id, EventBody::Closed));
+        }
     }
 }
 
@@ -1288,7 +1365,7 @@ impl Reader {
     pub fn read_injected(&mut self) {
         let injected = std::mem::take(&mut *lock(&self.task.outbox.shared.injected));
         for data in injected {
-            self.task.chunk(&mut self.parser, &data);
+            self.task.chunk(&mut self.parser, &data, false);
         }
     }
 }
@@ -1312,14 +1389,14 @@ impl Parser {
     /// Parses a chunk and queues what it completes, then the chunk's size (JS accounts the
     /// receiver's buffered bytes per chunk, as ws's `Receiver` is a `Writable` written one
     /// socket chunk at a time).
-    fn feed(&mut self, task: &Task, chunk: &[u8]) {
+    fn feed(&mut self, task: &Task, chunk: &[u8], read: bool) {
         if self.done || chunk.is_empty() {
             return;
         }
         // The chunk's events reach the queue together, so that JS sees a chunk whole.
         let mut events = Vec::new();
         self.parse(task, chunk, &mut events);
-        events.push(Event::new(task.outbox.id, EventBody::Chunk(chunk.len())));
+        events.push(Event::new(task.outbox.id, EventBody::Chunk { len: chunk.len(), read }));
         task.outbox.hub.push_all(events);
     }
 
@@ -1555,7 +1632,7 @@ mod tests {
         let mut all = Vec::new();
         while start.elapsed() < Duration::from_secs(5) {
             let (events, _) = hub.drain(|_| true);
-            all.extend(events.into_iter().filter(|e| !matches!(e.body, EventBody::Chunk(_))));
+            all.extend(events.into_iter().filter(|e| !matches!(e.body, EventBody::Chunk { .. })));
             if done(&all) {
                 break;
             }
@@ -1651,7 +1728,7 @@ mod tests {
             {
                 for event in hub.drain(|_| true).0 {
                     match event.body {
-                        EventBody::Chunk(n) => chunks += n,
+                        EventBody::Chunk { len, .. } => chunks += len,
                         _ => events.push(event),
                     }
                 }
@@ -1807,7 +1884,9 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         assert!(matches!(events[0].body, EventBody::Message { compressed: false, .. }));
-        assert!(matches!(events[1].body, EventBody::Chunk(n) if n == frame.len()));
+        assert!(
+            matches!(events[1].body, EventBody::Chunk { len, read: true } if len == frame.len())
+        );
     }
 
     #[test]
@@ -1995,6 +2074,74 @@ mod tests {
             kinds,
             [EventBody::End, EventBody::Closed].map(|body| std::mem::discriminant(&body))
         );
+    }
+
+    #[test]
+    fn ending_after_the_peer_ended_reports_closed_at_once_without_waiting_for_the_task() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let handle = adopt_server(&hub, 13, &server);
+        drop(server);
+        handle.uncork();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::End)));
+        // The runtime reads this connection, so its task holds the descriptor; the events
+        // are queued before `end()` returns all the same.
+        assert!(!handle.outbox.shared.is_deferred());
+        assert_eq!(handle.end(), Some(0));
+        let (events, _) = hub.drain(|_| true);
+        let kinds: Vec<_> = events.iter().map(|e| std::mem::discriminant(&e.body)).collect();
+        assert_eq!(
+            kinds,
+            [EventBody::Finish, EventBody::Closed].map(|body| std::mem::discriminant(&body))
+        );
+        // The task still closes the descriptor, and reports nothing more.
+        let mut received = Vec::new();
+        client.read_to_end(&mut received).unwrap();
+        wait_until(|| handle.outbox.shared.destroyed.load(Ordering::Acquire));
+        assert!(handle.outbox.shared.destroyed.load(Ordering::Acquire));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(hub.drain(|_| true).0.is_empty());
+    }
+
+    #[test]
+    fn a_nudge_comes_back_after_what_the_peer_sent_before_it_was_asked() {
+        let hub = hub();
+        let position = |events: &[Event], body: EventBody| {
+            let kind = std::mem::discriminant(&body);
+            events.iter().position(|e| std::mem::discriminant(&e.body) == kind)
+        };
+        let mut asked = 0;
+        // The runtime may read the FIN before the nudge is asked (then there is nothing to
+        // wait for, and the caller answers it): try until the nudge had to wait.
+        for id in 20..60 {
+            let (client, server) = pair();
+            let handle = adopt_server(&hub, id, &server);
+            drop(server);
+            handle.uncork();
+            std::thread::sleep(Duration::from_millis(2));
+            client.shutdown(std::net::Shutdown::Write).unwrap();
+            let waits = handle.nudge();
+            let events = collect(&hub, |e| {
+                position(e, EventBody::End).is_some()
+                    && (!waits || position(e, EventBody::Nudge).is_some())
+            });
+            if waits {
+                asked += 1;
+                let end = position(&events, EventBody::End).unwrap();
+                assert!(end < position(&events, EventBody::Nudge).unwrap(), "{events:?}");
+            } else {
+                assert!(position(&events, EventBody::Nudge).is_none());
+            }
+            handle.destroy();
+            collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        }
+        assert!(asked > 0);
+        // The JS thread answers for a connection it reads itself.
+        let (client, handle, _reader) = js_read_pair(&hub, 60, &[]);
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(!handle.nudge());
+        handle.destroy();
     }
 
     #[test]

@@ -205,8 +205,10 @@ pub enum EventBody {
     },
     /// A copy of a chunk read, before it is parsed.
     Data(Bytes),
-    /// A chunk of this many bytes was read (or pushed); the events it completes follow.
-    Chunk(usize),
+    /// A chunk of `len` bytes was parsed, after the events it completes: `read` from the
+    /// descriptor, or pushed by JS (`socket.push()`) or the upgrade's head, which JS does not
+    /// hand to `socket.push()` again.
+    Chunk { len: usize, read: bool },
     /// The answer to `transportNudge()`: one trip through the runtime.
     Nudge,
     /// A ping (already answered when auto-pong is on).
@@ -290,7 +292,7 @@ impl Event {
     /// accounting, which can wait for the next event that needs JS (a large message read in
     /// many chunks then wakes JS once, not once per chunk).
     fn is_urgent(&self) -> bool {
-        !matches!(self.body, EventBody::Chunk(_))
+        !matches!(self.body, EventBody::Chunk { .. })
     }
 
     /// An event whose payload counts towards the connection's backlog until drained.
@@ -450,10 +452,13 @@ mod tests {
         let hub = Hub::new(Box::new(move || {
             counter.fetch_add(1, Ordering::SeqCst);
         }));
-        hub.push_all(vec![Event::new(1, EventBody::Chunk(10))]);
-        hub.push(Event::new(1, EventBody::Chunk(10)));
+        hub.push_all(vec![Event::new(1, EventBody::Chunk { len: 10, read: true })]);
+        hub.push(Event::new(1, EventBody::Chunk { len: 10, read: true }));
         assert_eq!(rings.load(Ordering::SeqCst), 0);
-        hub.push_all(vec![Event::new(1, EventBody::End), Event::new(1, EventBody::Chunk(1))]);
+        hub.push_all(vec![
+            Event::new(1, EventBody::End),
+            Event::new(1, EventBody::Chunk { len: 1, read: true }),
+        ]);
         assert_eq!(rings.load(Ordering::SeqCst), 1);
         assert_eq!(hub.drain(|_| true).0.len(), 4);
         hub.push(Event::new(1, EventBody::Closed));
