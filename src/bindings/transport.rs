@@ -23,7 +23,7 @@ use crate::protocol::deflate::{DeflateConfig, InflateConfig, DEFAULT_MEM_LEVEL};
 use crate::protocol::receiver::ReceiverConfig;
 use crate::runtime::connection::{self, ConnConfig, Handle, Mask, OutFrame, Sent};
 use crate::runtime::listener::{self, Listener, Pending};
-use crate::runtime::queue::{Event, EventBody, Hub};
+use crate::runtime::queue::{Event, EventBody, Hub, AFTER_POLLS};
 
 /// The doorbell: an unref'd JS callback without arguments (JS keeps the loop alive itself
 /// while connections are open, RESEARCH.md §3d).
@@ -475,8 +475,8 @@ pub fn transport_inject(id: u32, data: BufferSlice) -> bool {
 }
 
 /// Queues a nudge event for `id` behind everything queued, and rings: it comes back in a
-/// later turn of the event loop, after what the runtime queued meanwhile and after what the
-/// peer had sent by now is read, the step ws takes through zlib's thread pool for each
+/// later turn of the event loop, after what the runtime queued meanwhile (and what a task
+/// poll under way queues) and after what the peer had sent by now is read, the step ws takes through zlib's thread pool for each
 /// compressed message (`lib/native-socket.js` delivers those one such step apart, as ws
 /// does). Works for a closed connection too.
 #[napi]
@@ -485,7 +485,7 @@ pub fn transport_nudge(id: u32) -> Result<()> {
         return Err(Error::new(Status::GenericFailure, "transportInit() was not called"));
     };
     if !with_handle(id, Handle::nudge).unwrap_or(false) {
-        hub.push(Event::new(id, EventBody::Nudge));
+        AFTER_POLLS.push(&hub, Event::new(id, EventBody::Nudge));
     }
     Ok(())
 }

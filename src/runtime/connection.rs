@@ -29,7 +29,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use super::queue::{
-    Deferred, Event, EventBody, Hub, Owner, Settled, Shared, BACKLOG_HIGH_WATER_MARK,
+    Deferred, Event, EventBody, Hub, Owner, Settled, Shared, AFTER_POLLS, BACKLOG_HIGH_WATER_MARK,
 };
 use super::runtime;
 use crate::protocol::deflate::{DeflateConfig, Deflater, InflateConfig, Inflater};
@@ -1063,6 +1063,7 @@ impl Future for Connection {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let _polling = AFTER_POLLS.start();
         let this = &mut *self;
         this.task.outbox.shared.register(cx.waker());
         if let Some(Err(err)) = this.stream.as_mut().map(Stream::register) {
@@ -2112,16 +2113,15 @@ mod tests {
             events.iter().position(|e| std::mem::discriminant(&e.body) == kind)
         };
         let mut asked = 0;
-        // The runtime may read the FIN before the nudge is asked (then there is nothing to
-        // wait for, and the caller answers it): try until the nudge had to wait.
+        // The FIN is there before the connection is adopted, and the nudge asked right after:
+        // the runtime has usually not polled the new task yet (when it has, it read the FIN,
+        // there is nothing to wait for, and the caller answers the nudge).
         for id in 20..60 {
             let (client, server) = pair();
-            let handle = adopt_server(&hub, id, &server);
-            drop(server);
-            handle.uncork();
-            std::thread::sleep(Duration::from_millis(2));
             client.shutdown(std::net::Shutdown::Write).unwrap();
+            let handle = adopt_server(&hub, id, &server);
             let waits = handle.nudge();
+            drop(server);
             let events = collect(&hub, |e| {
                 position(e, EventBody::End).is_some()
                     && (!waits || position(e, EventBody::Nudge).is_some())

@@ -302,6 +302,71 @@ impl Event {
     }
 }
 
+/// Connection task polls under way on the runtime, and the events waiting for one to end
+/// (see [`AfterPolls::push`]): one for the process, as the runtime is.
+pub static AFTER_POLLS: AfterPolls = AfterPolls::new();
+
+/// Polls under way, and the events waiting for one of them to end.
+pub struct AfterPolls {
+    polls: AtomicUsize,
+    waiting: Mutex<Vec<(Arc<Hub>, Event)>>,
+    any_waiting: AtomicBool,
+}
+
+/// A poll, under way while this lives (see [`AfterPolls::push`]).
+pub struct Polling<'a>(&'a AfterPolls);
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        self.0.polls.fetch_sub(1, Ordering::SeqCst);
+        // Sequentially consistent with `push()`: either this sees its event waiting, or it
+        // sees this poll over.
+        if self.0.any_waiting.load(Ordering::SeqCst) {
+            self.0.flush();
+        }
+    }
+}
+
+impl AfterPolls {
+    const fn new() -> Self {
+        Self {
+            polls: AtomicUsize::new(0),
+            waiting: Mutex::new(Vec::new()),
+            any_waiting: AtomicBool::new(false),
+        }
+    }
+
+    /// A poll starts.
+    pub fn start(&self) -> Polling<'_> {
+        self.polls.fetch_add(1, Ordering::SeqCst);
+        Polling(self)
+    }
+
+    /// Queues `event` once a poll under way now has ended (the next one to end queues it), at
+    /// once when none is: what a busy runtime thread is about to queue (a write completed, a
+    /// message read) comes first, as Node's event loop handles socket I/O while zlib's thread
+    /// pool works for ws.
+    pub fn push(&self, hub: &Arc<Hub>, event: Event) {
+        lock(&self.waiting).push((Arc::clone(hub), event));
+        self.any_waiting.store(true, Ordering::SeqCst);
+        if self.polls.load(Ordering::SeqCst) == 0 {
+            self.flush();
+        }
+    }
+
+    /// Queues the events waiting for a poll to end.
+    fn flush(&self) {
+        let waiting = {
+            let mut waiting = lock(&self.waiting);
+            self.any_waiting.store(false, Ordering::SeqCst);
+            std::mem::take(&mut *waiting)
+        };
+        for (hub, event) in waiting {
+            hub.push(event);
+        }
+    }
+}
+
 /// The event queue and doorbell of one JS environment.
 pub struct Hub {
     queue: Mutex<Queue>,
@@ -429,6 +494,26 @@ impl Hub {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU32;
+
+    #[test]
+    fn an_event_after_polls_waits_for_a_poll_under_way_to_end() {
+        let after = AfterPolls::new();
+        let hub = Arc::new(Hub::new(Box::new(|| {})));
+        // No poll under way: queued at once.
+        after.push(&hub, Event::new(1, EventBody::Nudge));
+        assert_eq!(hub.drain(|_| true).0.len(), 1);
+        let first = after.start();
+        let second = after.start();
+        after.push(&hub, Event::new(2, EventBody::Nudge));
+        // Pushed by another thread meanwhile (a write the poll completed): ahead of it.
+        hub.push(Event::new(3, EventBody::Written(1)));
+        assert_eq!(hub.drain(|_| true).0.len(), 1);
+        drop(first);
+        let events = hub.drain(|_| true).0;
+        assert!(matches!(events[..], [Event { id: 2, body: EventBody::Nudge, .. }]));
+        drop(second);
+        assert!(hub.is_empty());
+    }
 
     #[test]
     fn the_doorbell_rings_once_per_batch() {
