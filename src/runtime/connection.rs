@@ -1142,8 +1142,11 @@ impl Connection {
                 // `resume()` or the hub's drain wakes the task.
                 return;
             }
-            let injected = std::mem::take(&mut *lock(&shared.injected));
-            for data in injected {
+            // Held until the read below is parsed: bytes JS pushes meanwhile wait for it, so
+            // that they come before whatever reached the socket after `push()` returned, as
+            // on a `net.Socket`, whose `push()` hands them on at once.
+            let mut injected = lock(&shared.injected);
+            for data in std::mem::take(&mut *injected) {
                 self.task.chunk(parser, &data, false);
                 self.read_idle = None;
             }
@@ -1167,6 +1170,7 @@ impl Connection {
             } else {
                 self.task.read_once(parser, |buf| read_fd(stream.raw_fd(), buf))
             };
+            drop(injected);
             match step {
                 ReadStep::Read => self.read_idle = None,
                 // Readiness is cleared: the next poll waits.
@@ -2142,6 +2146,34 @@ mod tests {
         client.shutdown(std::net::Shutdown::Write).unwrap();
         assert!(!handle.nudge());
         handle.destroy();
+    }
+
+    #[test]
+    fn bytes_pushed_come_before_what_reaches_the_socket_afterwards() {
+        let hub = hub();
+        let masked = |text: &[u8]| frame::encode_frame(text, 1, true, false, Some([1, 2, 3, 4]));
+        let texts = |events: &[Event]| -> Vec<Bytes> {
+            events
+                .iter()
+                .filter_map(|e| match &e.body {
+                    EventBody::Message { data, .. } => Some(data[0].clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        // Pushed while the new connection's task makes its first read (as ws's tests do in
+        // `'open'`): what the peer sends after `inject()` returned is parsed after them.
+        for id in 80..130 {
+            let (mut client, server) = pair();
+            let handle = adopt_server(&hub, id, &server);
+            drop(server);
+            assert!(handle.inject(Bytes::from(masked(b"pushed"))));
+            client.write_all(&masked(b"after")).unwrap();
+            let events = collect(&hub, |e| texts(e).len() == 2);
+            assert_eq!(texts(&events), ["pushed", "after"]);
+            handle.destroy();
+            collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        }
     }
 
     #[test]
