@@ -4,6 +4,7 @@ const assert = require('assert');
 const crypto = require('crypto');
 const http = require('http');
 const net = require('net');
+const os = require('os');
 const { once } = require('events');
 const { spawn } = require('child_process');
 
@@ -389,6 +390,49 @@ describe('WebSocketServer with nativeHttp', () => {
     );
     node.close();
     wss.close();
+  });
+
+  it('takes a scoped IPv6 address as Node does', async () => {
+    //
+    // An unknown interface scopes nothing: the kernel refuses to bind a
+    // link-local address without one.
+    //
+    const host = 'fe80::1%no-such-interface';
+    const [expected] = await once(net.createServer().listen(0, host), 'error');
+    const wss = new WebSocketServer({ port: 0, host, nativeHttp: true });
+    const [err] = await once(wss, 'error');
+
+    assert.strictEqual(err.message, expected.message);
+    assert.strictEqual(err.code, expected.code);
+    assert.strictEqual(err.address, host);
+    assert.strictEqual(err.port, undefined);
+    wss.close();
+
+    //
+    // A link-local address of this machine's, with its interface's name.
+    //
+    const [name, entry] =
+      Object.entries(os.networkInterfaces())
+        .flatMap(([name, entries]) => entries.map((entry) => [name, entry]))
+        .find(([, entry]) => entry.family === 'IPv6' && entry.scopeid > 0) ||
+      [];
+
+    if (name === undefined) return;
+
+    const scoped = `${entry.address}%${name}`;
+    const node = net.createServer().listen(0, scoped);
+
+    await once(node, 'listening');
+
+    const server = await startServer({ host: scoped });
+
+    assert.deepStrictEqual(server.address(), {
+      ...node.address(),
+      port: server.address().port
+    });
+    assert.strictEqual(server.address().address, scoped);
+    node.close();
+    await new Promise((resolve) => server.close(resolve));
   });
 
   it('stops listening at once on close, leaving open connections be', async () => {

@@ -295,15 +295,17 @@ function listenError(info) {
   const code = util.getSystemErrorName(errno);
   const entry = util.getSystemErrorMap().get(errno);
   const description = entry ? entry[1] : code;
-  const err = new Error(
-    `listen ${code}: ${description} ${info.address}:${info.port}`
-  );
+  //
+  // As Node's `uvExceptionWithHostPort()`: no port when it is 0.
+  //
+  const where = info.port > 0 ? `${info.address}:${info.port}` : info.address;
+  const err = new Error(`listen ${code}: ${description} ${where}`);
 
   err.code = code;
   err.errno = errno;
   err.syscall = 'listen';
   err.address = info.address;
-  err.port = info.port;
+  if (info.port > 0) err.port = info.port;
   return err;
 }
 

@@ -340,17 +340,16 @@ pub struct ListenerInfo {
 #[napi]
 pub fn listener_open(address: String, port: u32, backlog: u32) -> Result<ListenerInfo> {
     let hub = hub()?;
-    let ip: std::net::IpAddr = address
-        .parse()
-        .map_err(|_| Error::new(Status::InvalidArg, format!("not an IP address: {address}")))?;
     let port = u16::try_from(port).map_err(|_| Error::new(Status::InvalidArg, "bad port"))?;
+    let addr = listener::parse_ip(&address, port)
+        .ok_or_else(|| Error::new(Status::InvalidArg, format!("not an IP address: {address}")))?;
     let id = crate::runtime::next_id();
-    match Listener::bind(hub, pending()?, id, (ip, port).into(), backlog) {
+    match Listener::bind(hub, pending()?, id, addr, backlog) {
         Ok((listener, bound)) => {
             LISTENERS.with(|map| map.borrow_mut().insert(id, listener));
             Ok(ListenerInfo {
                 id,
-                address: bound.ip().to_string(),
+                address: listener::ip_text(&bound),
                 family: if bound.is_ipv4() { "IPv4" } else { "IPv6" }.to_owned(),
                 port: u32::from(bound.port()),
                 errno: 0,

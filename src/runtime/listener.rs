@@ -278,6 +278,39 @@ async fn read_head(
     }
 }
 
+/// Parses an IP address as Node takes it, an IPv6 one possibly scoped by an interface name
+/// (`fe80::1%eth0`); an unknown interface scopes nothing, and binding a link-local address
+/// then fails with `EINVAL`, as in Node (which takes no numeric scope either).
+pub fn parse_ip(address: &str, port: u16) -> Option<SocketAddr> {
+    let Some((ip, zone)) = address.split_once('%') else {
+        return address.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, port));
+    };
+    let ip: std::net::Ipv6Addr = ip.parse().ok()?;
+    let scope = std::ffi::CString::new(zone)
+        // SAFETY: a NUL-terminated string.
+        .map(|name| unsafe { libc::if_nametoindex(name.as_ptr()) })
+        .unwrap_or(0);
+    Some(SocketAddr::V6(std::net::SocketAddrV6::new(ip, port, 0, scope)))
+}
+
+/// An address's IP as Node shows it: with `%` and its interface's name when it is scoped.
+pub fn ip_text(addr: &SocketAddr) -> String {
+    let SocketAddr::V6(v6) = addr else { return addr.ip().to_string() };
+    if v6.scope_id() == 0 {
+        return v6.ip().to_string();
+    }
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `name` has the IF_NAMESIZE bytes if_indextoname writes at most.
+    let found = unsafe { libc::if_indextoname(v6.scope_id(), name.as_mut_ptr()) };
+    let zone = if found.is_null() {
+        v6.scope_id().to_string()
+    } else {
+        // SAFETY: if_indextoname wrote a NUL-terminated name.
+        unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned()
+    };
+    format!("{}%{zone}", v6.ip())
+}
+
 /// What JS gets of upgrade request `id`: NUL-separated fields (the id, method, URL, HTTP
 /// version, the remote address, port and family, the local address and port, then each
 /// header's name and value), then the bytes read past the head. Returns them and the length
@@ -297,10 +330,10 @@ fn describe(
         request.method.as_str(),
         request.url.as_str(),
         if request.minor_version == 0 { "1.0" } else { "1.1" },
-        &remote.ip().to_string(),
+        &ip_text(&remote),
         &remote.port().to_string(),
         family,
-        &local.ip().to_string(),
+        &ip_text(&local),
         &local.port().to_string(),
     ];
     for field in fields {
@@ -374,6 +407,20 @@ mod tests {
         let mut fields: Vec<String> = text.split('\0').map(str::to_owned).collect();
         let id = fields.remove(0).parse().unwrap();
         (client, id, fields, data.slice(text_len..))
+    }
+
+    #[test]
+    fn parses_and_shows_scoped_addresses_as_node_does() {
+        let scoped = parse_ip("fe80::1%lo", 80).unwrap();
+        let SocketAddr::V6(v6) = scoped else { panic!("{scoped}") };
+        assert!(v6.scope_id() > 0);
+        assert_eq!(ip_text(&scoped), "fe80::1%lo");
+        let unknown = parse_ip("fe80::1%no-such-interface", 80).unwrap();
+        assert_eq!(ip_text(&unknown), "fe80::1");
+        assert_eq!(ip_text(&parse_ip("127.0.0.1", 1).unwrap()), "127.0.0.1");
+        assert_eq!(ip_text(&parse_ip("::ffff:127.0.0.1", 1).unwrap()), "::ffff:127.0.0.1");
+        assert!(parse_ip("127.0.0.1%lo", 1).is_none());
+        assert!(parse_ip("localhost", 1).is_none());
     }
 
     #[test]
