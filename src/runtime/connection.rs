@@ -21,7 +21,7 @@ use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
@@ -176,8 +176,10 @@ struct OutState {
     /// descriptor is all that is left, and queues nothing.
     closed_reported: bool,
     /// Nudges (`transportNudge()`) the task answers once it has read what was readable when
-    /// they were asked.
+    /// they were asked (or finished the poll under way then).
     nudges: u32,
+    /// The task is being polled.
+    polling: bool,
     keys: MaskKeys,
 }
 
@@ -433,7 +435,7 @@ impl Outbox {
     fn close(&self) -> (VecDeque<Item>, bool) {
         let mut state = lock(&self.state);
         state.closed = true;
-        self.answer_nudges(&mut state);
+        self.answer(std::mem::take(&mut state.nudges));
         (std::mem::take(&mut state.items), !state.closed_reported)
     }
 
@@ -443,8 +445,13 @@ impl Outbox {
     /// (nothing to read first, reading is over, or the JS thread reads the connection).
     fn nudge(&self) -> bool {
         let mut state = lock(&self.state);
-        // Under the lock, `closed` is false only while the descriptor is open.
-        if self.config.js_reads || state.closed || state.read_ended || !readable(self.fd) {
+        if self.config.js_reads || state.closed {
+            return false;
+        }
+        // A poll under way may be about to queue what it read (a message, the peer's EOF):
+        // the next poll answers. Under the lock, `closed` is false only while the descriptor
+        // is open.
+        if !state.polling && (state.read_ended || !readable(self.fd)) {
             return false;
         }
         state.nudges += 1;
@@ -453,9 +460,29 @@ impl Outbox {
         true
     }
 
-    /// Answers the nudges asked.
-    fn answer_nudges(&self, state: &mut OutState) {
-        for _ in 0..std::mem::take(&mut state.nudges) {
+    /// A poll of the task starts: returns the nudges it is to answer when it ends (those asked
+    /// before it read anything).
+    fn start_poll(&self) -> u32 {
+        let mut state = lock(&self.state);
+        state.polling = true;
+        state.nudges
+    }
+
+    /// A poll of the task ends: answers the `asked` nudges it read for (later ones wait for
+    /// the next poll, which their `wake_task()` brings).
+    fn end_poll(&self, asked: u32) {
+        let mut state = lock(&self.state);
+        state.polling = false;
+        // `close()` answered them all already if it ran.
+        let answered = asked.min(state.nudges);
+        state.nudges -= answered;
+        drop(state);
+        self.answer(answered);
+    }
+
+    /// Queues `count` nudges.
+    fn answer(&self, count: u32) {
+        for _ in 0..count {
             self.hub.push(Event::new(self.id, EventBody::Nudge));
         }
     }
@@ -728,7 +755,6 @@ pub(crate) fn set_zero_linger(fd: RawFd) -> io::Result<()> {
     }
 }
 
-/// `shutdown(SHUT_WR)` on a stream socket.
 /// Reads from the descriptor itself, whatever the runtime's readiness says.
 fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     use std::io::Read;
@@ -743,6 +769,7 @@ fn readable(fd: RawFd) -> bool {
     unsafe { libc::poll(&mut poll, 1, 0) > 0 && poll.revents != 0 }
 }
 
+/// `shutdown(SHUT_WR)` on a stream socket.
 fn shutdown_write(fd: RawFd) -> io::Result<()> {
     with_fd(fd, |socket| socket.shutdown(std::net::Shutdown::Write))
 }
@@ -890,6 +917,7 @@ fn start(
             finished: false,
             closed_reported: false,
             nudges: 0,
+            polling: false,
             keys: MaskKeys::new(),
         }),
         shared: Shared::default(),
@@ -967,15 +995,22 @@ enum ReadStep {
 
 impl Task {
     /// Reads once with `read` into the thread's buffer and parses what came, counting it
-    /// against a pause; on EOF, ends the reading side.
+    /// against a pause; on EOF, ends the reading side. With `pushed` (the connection's pushed
+    /// bytes, locked), those are taken once the read is done and parsed first: a `push()`
+    /// waiting for the lock returns after the read, so what the peer sends after it returned
+    /// comes after what it pushed, as on a `net.Socket`, whose `push()` hands bytes on at once.
     fn read_once(
         &self,
         parser: &mut Parser,
+        pushed: Option<MutexGuard<'_, Vec<Bytes>>>,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
     ) -> ReadStep {
         let result = READ_BUFFER.with(|cell| {
             let mut buf = cell.borrow_mut();
             let result = read(&mut buf);
+            if let Some(pushed) = pushed {
+                self.parse_pushed(parser, pushed);
+            }
             if let Ok(n) = result {
                 self.chunk(parser, &buf[..n], true);
             }
@@ -995,6 +1030,15 @@ impl Task {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => ReadStep::Read,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => ReadStep::WouldBlock,
             Err(err) => ReadStep::Failed(err),
+        }
+    }
+
+    /// Takes the bytes JS pushed and parses them, unlocked (inflating may take a while).
+    fn parse_pushed(&self, parser: &mut Parser, mut pushed: MutexGuard<'_, Vec<Bytes>>) {
+        let taken = std::mem::take(&mut *pushed);
+        drop(pushed);
+        for data in taken {
+            self.chunk(parser, &data, false);
         }
     }
 
@@ -1066,12 +1110,13 @@ impl Future for Connection {
         let _polling = AFTER_POLLS.start();
         let this = &mut *self;
         this.task.outbox.shared.register(cx.waker());
+        let asked = this.task.outbox.start_poll();
         if let Some(Err(err)) = this.stream.as_mut().map(Stream::register) {
             this.fail(&err, "write");
         }
         if this.reading && !this.killed() {
             if let Some(mut parser) = this.parser.take() {
-                this.poll_read(cx, &mut parser);
+                this.poll_read(cx, &mut parser, asked > 0);
                 this.parser = Some(parser);
             }
         }
@@ -1081,13 +1126,17 @@ impl Future for Connection {
         if this.writing && !this.killed() {
             this.poll_write(cx);
         }
-        this.task.outbox.answer_nudges(&mut lock(&this.task.outbox.state));
         let read_done = this.task.outbox.shared.read_done.load(Ordering::Acquire);
-        if this.killed() || (!this.reading && !this.writing && read_done) {
+        let done = this.killed() || (!this.reading && !this.writing && read_done);
+        if done {
             this.close();
-            return Poll::Ready(());
         }
-        Poll::Pending
+        this.task.outbox.end_poll(asked);
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -1131,10 +1180,9 @@ impl Connection {
 
     /// Reads until the socket has nothing more, EOF or an error, unless JS paused (once
     /// `PAUSED_READ_LIMIT` more bytes were read) or is behind.
-    fn poll_read(&mut self, cx: &mut Context<'_>, parser: &mut Parser) {
+    fn poll_read(&mut self, cx: &mut Context<'_>, parser: &mut Parser, nudged: bool) {
         let outbox = Arc::clone(&self.task.outbox);
         let shared = &outbox.shared;
-        let nudged = lock(&outbox.state).nudges > 0;
         loop {
             if shared.read_paused()
                 || shared.backlog.load(Ordering::Acquire) >= BACKLOG_HIGH_WATER_MARK
@@ -1142,12 +1190,9 @@ impl Connection {
                 // `resume()` or the hub's drain wakes the task.
                 return;
             }
-            // Held until the read below is parsed: bytes JS pushes meanwhile wait for it, so
-            // that they come before whatever reached the socket after `push()` returned, as
-            // on a `net.Socket`, whose `push()` hands them on at once.
-            let mut injected = lock(&shared.injected);
-            for data in std::mem::take(&mut *injected) {
-                self.task.chunk(parser, &data, false);
+            // Held until the read below is done (see `Task::read_once`).
+            let pushed = lock(&shared.injected);
+            if !pushed.is_empty() {
                 self.read_idle = None;
             }
             let Some(stream) = &self.stream else { return };
@@ -1156,21 +1201,22 @@ impl Connection {
                 // readiness may not show yet: read the descriptor itself.
                 Poll::Pending if nudged => false,
                 Poll::Pending => {
+                    self.task.parse_pushed(parser, pushed);
                     self.poll_read_idle(cx, parser);
                     return;
                 }
                 Poll::Ready(Err(err)) => {
+                    self.task.parse_pushed(parser, pushed);
                     self.fail(&err, "read");
                     return;
                 }
                 Poll::Ready(Ok(())) => true,
             };
             let step = if ready {
-                self.task.read_once(parser, |buf| stream.try_read(buf))
+                self.task.read_once(parser, Some(pushed), |buf| stream.try_read(buf))
             } else {
-                self.task.read_once(parser, |buf| read_fd(stream.raw_fd(), buf))
+                self.task.read_once(parser, Some(pushed), |buf| read_fd(stream.raw_fd(), buf))
             };
-            drop(injected);
             match step {
                 ReadStep::Read => self.read_idle = None,
                 // Readiness is cleared: the next poll waits.
@@ -1347,9 +1393,7 @@ impl Reader {
             }
             self.read_injected();
             let fd = self.descriptor.fd;
-            let read =
-                |buf: &mut [u8]| with_fd(fd, |mut socket| std::io::Read::read(&mut socket, buf));
-            match self.task.read_once(&mut self.parser, read) {
+            match self.task.read_once(&mut self.parser, None, |buf| read_fd(fd, buf)) {
                 ReadStep::Read => {}
                 ReadStep::WouldBlock => return ReadOutcome::More,
                 ReadStep::Eof => return ReadOutcome::Done,
@@ -1368,10 +1412,7 @@ impl Reader {
 
     /// Parses what JS pushed (`socket.push()`).
     pub fn read_injected(&mut self) {
-        let injected = std::mem::take(&mut *lock(&self.task.outbox.shared.injected));
-        for data in injected {
-            self.task.chunk(&mut self.parser, &data, false);
-        }
+        self.task.parse_pushed(&mut self.parser, lock(&self.task.outbox.shared.injected));
     }
 }
 
@@ -2174,6 +2215,56 @@ mod tests {
             handle.destroy();
             collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
         }
+    }
+
+    #[test]
+    fn a_nudge_asked_while_the_task_works_is_answered_by_a_poll_that_reads_first() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let config = ConnConfig {
+            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
+            deflate: Some(DeflateConfig::default()),
+            ..ConnConfig::default()
+        };
+        let handle =
+            adopt(Arc::clone(&hub), 140, server.as_raw_fd(), false, &[], &[], config).unwrap().0;
+        drop(server);
+        handle.uncork();
+        let mut sink = client.try_clone().unwrap();
+        let drain = std::thread::spawn(move || {
+            let mut buf = vec![0; 1 << 16];
+            while sink.read(&mut buf).is_ok_and(|n| n > 0) {}
+        });
+        // A message to compress keeps the task busy in one poll for a while (ws-rs's own
+        // poll under way: a nudge waits for it even with nothing to read)...
+        let payload: Vec<u8> =
+            (0..4u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let frame = OutFrame {
+            data: &payload,
+            opcode: 2,
+            fin: true,
+            rsv1: true,
+            compress: true,
+            mask: Mask::None,
+        };
+        assert_eq!(unsafe { handle.send(&frame, false) }, Sent::Queued);
+        wait_until(|| lock(&handle.outbox.state).busy);
+        assert!(handle.nudge());
+        // ...and the peer's message arrives meanwhile: neither nudge is answered before it is
+        // read (the poll under way answers none of them).
+        client
+            .write_all(&frame::encode_frame(b"peer", 1, true, false, Some([1, 2, 3, 4])))
+            .unwrap();
+        assert!(handle.nudge());
+        let events =
+            collect(&hub, |e| e.iter().filter(|e| matches!(e.body, EventBody::Nudge)).count() == 2);
+        let message = events.iter().position(|e| matches!(e.body, EventBody::Message { .. }));
+        let first_nudge = events.iter().position(|e| matches!(e.body, EventBody::Nudge));
+        assert!(message.unwrap() < first_nudge.unwrap(), "{events:?}");
+        handle.destroy();
+        collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        drop(client);
+        drain.join().unwrap();
     }
 
     #[test]
