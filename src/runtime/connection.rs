@@ -1696,6 +1696,18 @@ mod tests {
         adopt(Arc::clone(hub), id, server.as_raw_fd(), false, &[], &[], config).unwrap().0
     }
 
+    /// A server connection `id` the runtime reads, whose peer ended its side, once `End` is
+    /// drained; and that peer.
+    fn ended_by_peer(hub: &Arc<Hub>, id: u32) -> (std::net::TcpStream, Handle) {
+        let (client, server) = pair();
+        let handle = adopt_server(hub, id, &server);
+        drop(server);
+        handle.uncork();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        collect(hub, |e| e.iter().any(|e| matches!(e.body, EventBody::End)));
+        (client, handle)
+    }
+
     /// Waits until `ready` or 5 s pass.
     fn wait_until(mut ready: impl FnMut() -> bool) {
         let start = Instant::now();
@@ -1964,12 +1976,7 @@ mod tests {
     #[test]
     fn after_the_peers_fin_no_compression_starts_and_end_drops_it() {
         let hub = hub();
-        let (mut client, server) = pair();
-        let handle = adopt_server(&hub, 5, &server);
-        drop(server);
-        handle.uncork();
-        client.shutdown(std::net::Shutdown::Write).unwrap();
-        collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::End)));
+        let (mut client, handle) = ended_by_peer(&hub, 5);
         let frame = |compress: bool| OutFrame {
             data: b"x",
             opcode: 1,
@@ -2125,12 +2132,7 @@ mod tests {
     #[test]
     fn ending_after_the_peer_ended_reports_closed_at_once_without_waiting_for_the_task() {
         let hub = hub();
-        let (mut client, server) = pair();
-        let handle = adopt_server(&hub, 13, &server);
-        drop(server);
-        handle.uncork();
-        client.shutdown(std::net::Shutdown::Write).unwrap();
-        collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::End)));
+        let (mut client, handle) = ended_by_peer(&hub, 13);
         // The runtime reads this connection, so its task holds the descriptor; the events
         // are queued before `end()` returns all the same.
         assert!(!handle.outbox.shared.is_deferred());
