@@ -176,8 +176,10 @@ struct OutState {
     /// descriptor is all that is left, and queues nothing.
     closed_reported: bool,
     /// Nudges (`transportNudge()`) the task answers once it has read what was readable when
-    /// they were asked (or finished the poll under way then).
+    /// they were asked.
     nudges: u32,
+    /// Nudges asked during a poll with nothing to read: answered when that poll ends.
+    nudges_after_poll: u32,
     /// The task is being polled.
     polling: bool,
     keys: MaskKeys,
@@ -435,7 +437,8 @@ impl Outbox {
     fn close(&self) -> (VecDeque<Item>, bool) {
         let mut state = lock(&self.state);
         state.closed = true;
-        self.answer(std::mem::take(&mut state.nudges));
+        let nudges = std::mem::take(&mut state.nudges);
+        self.answer(nudges + std::mem::take(&mut state.nudges_after_poll));
         (std::mem::take(&mut state.items), !state.closed_reported)
     }
 
@@ -448,16 +451,19 @@ impl Outbox {
         if self.config.js_reads || state.closed {
             return false;
         }
-        // A poll under way may be about to queue what it read (a message, the peer's EOF):
-        // the next poll answers. Under the lock, `closed` is false only while the descriptor
-        // is open.
-        if !state.polling && (state.read_ended || !readable(self.fd)) {
-            return false;
+        // Under the lock, `closed` is false only while the descriptor is open.
+        if !state.read_ended && readable(self.fd) {
+            state.nudges += 1;
+            drop(state);
+            self.shared.wake_task();
+            return true;
         }
-        state.nudges += 1;
-        drop(state);
-        self.shared.wake_task();
-        true
+        // A poll under way may be about to queue what it read (a message, the peer's EOF).
+        if state.polling {
+            state.nudges_after_poll += 1;
+            return true;
+        }
+        false
     }
 
     /// A poll of the task starts: returns the nudges it is to answer when it ends (those asked
@@ -469,13 +475,15 @@ impl Outbox {
     }
 
     /// A poll of the task ends: answers the `asked` nudges it read for (later ones wait for
-    /// the next poll, which their `wake_task()` brings).
+    /// the next poll, which their `wake_task()` brings) and those asked during it with
+    /// nothing to read.
     fn end_poll(&self, asked: u32) {
         let mut state = lock(&self.state);
         state.polling = false;
         // `close()` answered them all already if it ran.
         let answered = asked.min(state.nudges);
         state.nudges -= answered;
+        let answered = answered + std::mem::take(&mut state.nudges_after_poll);
         drop(state);
         self.answer(answered);
     }
@@ -917,6 +925,7 @@ fn start(
             finished: false,
             closed_reported: false,
             nudges: 0,
+            nudges_after_poll: 0,
             polling: false,
             keys: MaskKeys::new(),
         }),
@@ -1708,6 +1717,32 @@ mod tests {
         (client, handle)
     }
 
+    /// Keeps every runtime worker busy until dropped: no connection task is polled meanwhile.
+    fn hold_runtime() -> impl Drop {
+        struct Held(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Held {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let rt = runtime().unwrap();
+        let workers = rt.metrics().num_workers();
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for _ in 0..workers {
+            let (started, release) = (Arc::clone(&started), Arc::clone(&release));
+            rt.spawn(async move {
+                started.fetch_add(1, Ordering::SeqCst);
+                while !release.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+            });
+        }
+        wait_until(|| started.load(Ordering::SeqCst) == workers);
+        assert_eq!(started.load(Ordering::SeqCst), workers);
+        Held(release)
+    }
+
     /// Waits until `ready` or 5 s pass.
     fn wait_until(mut ready: impl FnMut() -> bool) {
         let start = Instant::now();
@@ -2155,35 +2190,22 @@ mod tests {
     #[test]
     fn a_nudge_comes_back_after_what_the_peer_sent_before_it_was_asked() {
         let hub = hub();
-        let position = |events: &[Event], body: EventBody| {
-            let kind = std::mem::discriminant(&body);
-            events.iter().position(|e| std::mem::discriminant(&e.body) == kind)
+        let (client, server) = pair();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        // The peer's FIN is unread when the nudge is asked: the task answers it after reading.
+        let handle = {
+            let _held = hold_runtime();
+            let handle = adopt_server(&hub, 20, &server);
+            assert!(handle.nudge());
+            handle
         };
-        let mut asked = 0;
-        // The FIN is there before the connection is adopted, and the nudge asked right after:
-        // the runtime has usually not polled the new task yet (when it has, it read the FIN,
-        // there is nothing to wait for, and the caller answers the nudge).
-        for id in 20..60 {
-            let (client, server) = pair();
-            client.shutdown(std::net::Shutdown::Write).unwrap();
-            let handle = adopt_server(&hub, id, &server);
-            let waits = handle.nudge();
-            drop(server);
-            let events = collect(&hub, |e| {
-                position(e, EventBody::End).is_some()
-                    && (!waits || position(e, EventBody::Nudge).is_some())
-            });
-            if waits {
-                asked += 1;
-                let end = position(&events, EventBody::End).unwrap();
-                assert!(end < position(&events, EventBody::Nudge).unwrap(), "{events:?}");
-            } else {
-                assert!(position(&events, EventBody::Nudge).is_none());
-            }
-            handle.destroy();
-            collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
-        }
-        assert!(asked > 0);
+        drop(server);
+        let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Nudge)));
+        let end = events.iter().position(|e| matches!(e.body, EventBody::End));
+        let nudge = events.iter().position(|e| matches!(e.body, EventBody::Nudge));
+        assert!(end.unwrap() < nudge.unwrap(), "{events:?}");
+        handle.destroy();
+        drop(client);
         // The JS thread answers for a connection it reads itself.
         let (client, handle, _reader) = js_read_pair(&hub, 60, &[]);
         client.shutdown(std::net::Shutdown::Write).unwrap();
@@ -2237,8 +2259,8 @@ mod tests {
             let mut buf = vec![0; 1 << 16];
             while sink.read(&mut buf).is_ok_and(|n| n > 0) {}
         });
-        // A message to compress keeps the task busy in one poll for a while (ws-rs's own
-        // poll under way: a nudge waits for it even with nothing to read)...
+        // A message to compress keeps the task busy in one poll for a while (its own poll
+        // under way: a nudge waits for it even with nothing to read)...
         let payload: Vec<u8> =
             (0..4u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         let frame = OutFrame {
@@ -2252,8 +2274,8 @@ mod tests {
         assert_eq!(unsafe { handle.send(&frame, false) }, Sent::Queued);
         wait_until(|| lock(&handle.outbox.state).busy);
         assert!(handle.nudge());
-        // ...and the peer's message arrives meanwhile: neither nudge is answered before it is
-        // read (the poll under way answers none of them).
+        // ...and the peer's message arrives meanwhile: the nudge asked once it was readable
+        // is answered after it is read (the poll under way does not answer it).
         client
             .write_all(&frame::encode_frame(b"peer", 1, true, false, Some([1, 2, 3, 4])))
             .unwrap();
@@ -2261,8 +2283,8 @@ mod tests {
         let events =
             collect(&hub, |e| e.iter().filter(|e| matches!(e.body, EventBody::Nudge)).count() == 2);
         let message = events.iter().position(|e| matches!(e.body, EventBody::Message { .. }));
-        let first_nudge = events.iter().position(|e| matches!(e.body, EventBody::Nudge));
-        assert!(message.unwrap() < first_nudge.unwrap(), "{events:?}");
+        let last_nudge = events.iter().rposition(|e| matches!(e.body, EventBody::Nudge));
+        assert!(message.unwrap() < last_nudge.unwrap(), "{events:?}");
         handle.destroy();
         collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
         drop(client);
