@@ -366,9 +366,9 @@ export declare function transportInject(id: number, data: Buffer): boolean
 /**
  * Queues a nudge event for `id` behind everything queued, and rings: it comes back in a
  * later turn of the event loop, after what the runtime queued meanwhile (and what a task
- * poll under way queues) and after what the peer had sent by now is read, the step ws takes through zlib's thread pool for each
- * compressed message (`lib/native-socket.js` delivers those one such step apart, as ws
- * does). Works for a closed connection too.
+ * poll under way queues) and after what the peer had sent by now is read, the step ws takes
+ * through zlib's thread pool for each compressed message (`lib/native-socket.js` delivers
+ * those one such step apart, as ws does). Works for a closed connection too.
  */
 export declare function transportNudge(id: number): void
 

@@ -475,9 +475,9 @@ pub fn transport_inject(id: u32, data: BufferSlice) -> bool {
 
 /// Queues a nudge event for `id` behind everything queued, and rings: it comes back in a
 /// later turn of the event loop, after what the runtime queued meanwhile (and what a task
-/// poll under way queues) and after what the peer had sent by now is read, the step ws takes through zlib's thread pool for each
-/// compressed message (`lib/native-socket.js` delivers those one such step apart, as ws
-/// does). Works for a closed connection too.
+/// poll under way queues) and after what the peer had sent by now is read, the step ws takes
+/// through zlib's thread pool for each compressed message (`lib/native-socket.js` delivers
+/// those one such step apart, as ws does). Works for a closed connection too.
 #[napi]
 pub fn transport_nudge(id: u32) -> Result<()> {
     let Some(hub) = HUB.with(|slot| slot.borrow().clone()) else {

@@ -347,6 +347,10 @@ impl AfterPolls {
     /// message read) comes first, as Node's event loop handles socket I/O while zlib's thread
     /// pool works for ws.
     pub fn push(&self, hub: &Arc<Hub>, event: Event) {
+        if self.polls.load(Ordering::SeqCst) == 0 {
+            hub.push(event);
+            return;
+        }
         lock(&self.waiting).push((Arc::clone(hub), event));
         self.any_waiting.store(true, Ordering::SeqCst);
         if self.polls.load(Ordering::SeqCst) == 0 {
