@@ -443,9 +443,11 @@ impl Outbox {
     }
 
     /// Asks the task for a nudge when the peer sent something not read yet (bytes or its FIN):
-    /// the task answers after reading it, as the socket is read in the turns of Node's event
-    /// loop that pass while zlib works for ws. Returns false when the caller answers it itself
-    /// (nothing to read first, reading is over, or the JS thread reads the connection).
+    /// a poll that starts after this answers it, having read that, as the socket is read in
+    /// the turns of Node's event loop that pass while zlib works for ws; with nothing unread
+    /// while the task is being polled, that poll answers it as it ends. Returns false when the
+    /// caller answers it itself (no poll under way and nothing to read first, reading is
+    /// over, or the JS thread reads the connection).
     fn nudge(&self) -> bool {
         let mut state = lock(&self.state);
         if self.config.js_reads || state.closed {

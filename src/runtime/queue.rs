@@ -209,7 +209,7 @@ pub enum EventBody {
     /// descriptor, or pushed by JS (`socket.push()`) or the upgrade's head, which JS does not
     /// hand to `socket.push()` again.
     Chunk { len: usize, read: bool },
-    /// The answer to `transportNudge()`: one trip through the runtime.
+    /// The answer to `transportNudge()` (see `Outbox::nudge` and [`AfterPolls::push`]).
     Nudge,
     /// A ping (already answered when auto-pong is on).
     Ping(Bytes),
