@@ -742,6 +742,32 @@ describe('native transport', function () {
     }
   });
 
+  it("forgets a closed client before its `'close'` listeners, without one of its own", async () => {
+    const { wss, url } = await startServer();
+    const connection = once(wss, 'connection');
+    const ws = new WebSocket(url);
+    const [[sws]] = await Promise.all([connection, once(ws, 'open')]);
+
+    //
+    // ws adds a listener per client; holding none saves its closure and
+    // listener table on every open connection.
+    //
+    assert.strictEqual(sws.listenerCount('close'), 0);
+    assert.strictEqual(wss._nativeConnections, 1);
+
+    const tracked = new Promise((resolve) => {
+      sws.on('close', () =>
+        resolve([wss.clients.size, wss._nativeConnections])
+      );
+    });
+
+    ws.close();
+    assert.deepStrictEqual(await tracked, [0, 0]);
+    sws.emitClose();
+    assert.strictEqual(wss._nativeConnections, 0);
+    await new Promise((resolve) => wss.close(resolve));
+  });
+
   it('delivers a message of more fragments than a batch has records', async () => {
     ctx = await startServer();
 

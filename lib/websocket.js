@@ -71,6 +71,7 @@ class WebSocket extends EventEmitter {
     this._closeTimer = null;
     this._errorEmitted = false;
     this._extensions = {};
+    this._forget = null;
     this._paused = false;
     this._protocol = '';
     this._readyState = CONNECTING;
@@ -290,6 +291,11 @@ class WebSocket extends EventEmitter {
     }
 
     this._readyState = CLOSED;
+    if (this._forget !== null) {
+      this._forget(this);
+      this._forget = null;
+    }
+
     this.emit('close', this._closeCode, this._closeMessage);
   }
 

@@ -940,28 +940,20 @@ fn start(
     let task = Task { outbox: Arc::clone(&outbox) };
     // `head` is parsed here, on the caller's thread, so its events are queued before this
     // returns (ws parses it on the next tick, before anything else is read).
-    // Boxed: the connection task's future would otherwise hold it by value at each of its
-    // await points (it is the largest part of the reading state).
-    let mut parser = Box::new(Parser {
-        receiver: Receiver::new(config.receiver),
-        inflater: None,
-        done: false,
-        close_received: false,
-        inflating: false,
-    });
+    let mut parser = None;
     // Node emits `head` as `'data'` too (ws unshifts it), to listeners added in the tick of
     // the upgrade: always offer it.
     if !head.is_empty() {
         task.emit(EventBody::Data(Bytes::copy_from_slice(head)));
     }
-    parser.feed(&task, head, false);
+    task.parse(&mut parser, head, false);
     let framer = Framer { deflater: None, config: config.deflate, keys: MaskKeys::new() };
     // The parser goes with whoever reads.
     let (reader, parser) = if config.js_reads {
         let task = Task { outbox: Arc::clone(&outbox) };
         (Some(Reader { task, parser, descriptor: Arc::clone(&descriptor) }), None)
     } else {
-        (None, Some(parser))
+        (None, parser)
     };
     let connection = Connection {
         task,
@@ -1012,7 +1004,7 @@ impl Task {
     /// comes after what it pushed, as on a `net.Socket`, whose `push()` hands bytes on at once.
     fn read_once(
         &self,
-        parser: &mut Parser,
+        parser: &mut LazyParser,
         pushed: Option<MutexGuard<'_, Vec<Bytes>>>,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
     ) -> ReadStep {
@@ -1045,7 +1037,7 @@ impl Task {
     }
 
     /// Takes the bytes JS pushed and parses them, unlocked (inflating may take a while).
-    fn parse_pushed(&self, parser: &mut Parser, mut pushed: MutexGuard<'_, Vec<Bytes>>) {
+    fn parse_pushed(&self, parser: &mut LazyParser, mut pushed: MutexGuard<'_, Vec<Bytes>>) {
         let taken = std::mem::take(&mut *pushed);
         drop(pushed);
         for data in taken {
@@ -1074,14 +1066,23 @@ impl Task {
 
     /// Handles a chunk `read` from the descriptor (or pushed by JS): a copy for `'data'`
     /// listeners, then the parser.
-    fn chunk(&self, parser: &mut Parser, data: &[u8], read: bool) {
+    fn chunk(&self, parser: &mut LazyParser, data: &[u8], read: bool) {
         if data.is_empty() {
             return;
         }
         if self.outbox.shared.tap.load(Ordering::Acquire) {
             self.emit(EventBody::Data(Bytes::copy_from_slice(data)));
         }
-        parser.feed(self, data, read);
+        self.parse(parser, data, read);
+    }
+
+    /// Feeds a chunk to the parser, creating it on the first bytes.
+    fn parse(&self, parser: &mut LazyParser, data: &[u8], read: bool) {
+        if data.is_empty() {
+            return;
+        }
+        let receiver = self.outbox.config.receiver;
+        parser.get_or_insert_with(|| Box::new(Parser::new(receiver))).feed(self, data, read);
     }
 }
 
@@ -1093,8 +1094,8 @@ struct Connection {
     /// Taken when the connection closes.
     stream: Option<Stream>,
     descriptor: Option<Arc<Descriptor>>,
-    /// `None` when the JS thread reads the connection.
-    parser: Option<Box<Parser>>,
+    /// Unused when the JS thread reads the connection.
+    parser: LazyParser,
     framer: Framer,
     /// Framed bytes taken from the outbox and not written yet: what `destroy()` interrupted
     /// still goes out when the connection closes.
@@ -1126,10 +1127,9 @@ impl Future for Connection {
             this.fail(&err, "write");
         }
         if this.reading && !this.killed() {
-            if let Some(mut parser) = this.parser.take() {
-                this.poll_read(cx, &mut parser, asked > 0);
-                this.parser = Some(parser);
-            }
+            let mut parser = this.parser.take();
+            this.poll_read(cx, &mut parser, asked > 0);
+            this.parser = parser;
         }
         if this.writing && this.task.outbox.finished() {
             this.writing = false;
@@ -1191,7 +1191,7 @@ impl Connection {
 
     /// Reads until the socket has nothing more, EOF or an error, unless JS paused (once
     /// `PAUSED_READ_LIMIT` more bytes were read) or is behind.
-    fn poll_read(&mut self, cx: &mut Context<'_>, parser: &mut Parser, nudged: bool) {
+    fn poll_read(&mut self, cx: &mut Context<'_>, parser: &mut LazyParser, nudged: bool) {
         let outbox = Arc::clone(&self.task.outbox);
         let shared = &outbox.shared;
         loop {
@@ -1249,8 +1249,8 @@ impl Connection {
     }
 
     /// Compacts the inflater once it has been idle for [`COMPACT_AFTER`].
-    fn poll_read_idle(&mut self, cx: &mut Context<'_>, parser: &mut Parser) {
-        let inflater = parser.inflater.as_mut();
+    fn poll_read_idle(&mut self, cx: &mut Context<'_>, parser: &mut LazyParser) {
+        let inflater = parser.as_mut().and_then(|parser| parser.inflater.as_mut());
         if !inflater.as_ref().is_some_and(|inflater| inflater.is_allocated()) {
             self.read_idle = None;
             return;
@@ -1365,7 +1365,7 @@ impl Connection {
 /// calls [`Reader::read`] whenever its descriptor is readable.
 pub struct Reader {
     task: Task,
-    parser: Box<Parser>,
+    parser: LazyParser,
     descriptor: Arc<Descriptor>,
 }
 
@@ -1427,6 +1427,11 @@ impl Reader {
     }
 }
 
+/// The reading half's protocol state, created on the first bytes read: an idle connection
+/// does not carry it. Boxed: the connection task would otherwise hold it by value (it is the
+/// largest part of the reading state).
+type LazyParser = Option<Box<Parser>>;
+
 /// The reading half's protocol state.
 struct Parser {
     receiver: Receiver,
@@ -1443,6 +1448,16 @@ struct Parser {
 }
 
 impl Parser {
+    fn new(config: ReceiverConfig) -> Self {
+        Self {
+            receiver: Receiver::new(config),
+            inflater: None,
+            done: false,
+            close_received: false,
+            inflating: false,
+        }
+    }
+
     /// Parses a chunk and queues what it completes, then the chunk's size (JS accounts the
     /// receiver's buffered bytes per chunk, as ws's `Receiver` is a `Writable` written one
     /// socket chunk at a time).
@@ -2063,6 +2078,24 @@ mod tests {
         assert_eq!(count(&events), 80);
         drop(writer.join().unwrap());
         handle.destroy();
+    }
+
+    #[test]
+    fn an_idle_connection_holds_no_parser_until_bytes_come() {
+        let hub = hub();
+        let (mut client, handle, mut reader) = js_read_pair(&hub, 15, &[]);
+        handle.uncork();
+        assert_eq!(reader.read(), ReadOutcome::More);
+        assert!(reader.parser.is_none());
+        client.write_all(&frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]))).unwrap();
+        let start = Instant::now();
+        while reader.parser.is_none() && start.elapsed() < Duration::from_secs(5) {
+            reader.read();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let events =
+            collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Message { .. })));
+        assert!(events.iter().any(|e| matches!(e.body, EventBody::Message { .. })));
     }
 
     #[test]
