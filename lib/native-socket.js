@@ -15,6 +15,7 @@ const EventEmitter = require('events');
 const net = require('net');
 const tls = require('tls');
 
+const EventTable = require('./event-table');
 const native = require('./native');
 const PerMessageDeflate = require('./permessage-deflate');
 const Sender = require('./sender');
@@ -562,38 +563,32 @@ const RECEIVER_EVENTS = [
 ];
 
 /**
- * A listener table for an emitter, with `events` present (and no listener):
- * EventEmitter's own (`{ __proto__: null }`) is a dictionary of about 300
- * bytes, kept per connection; Node's streams preset theirs the same way.
+ * A stand-in for a connected, open `net.Socket`: its fields.
  *
- * @param {String[]} events The event names
- * @return {Object} The table, for `emitter._events` (`_eventsCount` stays 0)
+ * A base class rather than a helper that sets them, because V8 sizes an
+ * instance by the assignments in its constructors: fields set by a helper
+ * spill into a separate property array, one more allocation per connection.
+ *
+ * @extends EventEmitter
  * @private
  */
-function presetEvents(events) {
-  const table = {};
+class OpenSocket extends EventEmitter {
+  /**
+   * @param {Object} info The addresses of the connection
+   */
+  constructor(info) {
+    super();
 
-  for (let i = 0; i < events.length; i++) table[events[i]] = undefined;
-  return table;
-}
-
-/**
- * Sets the fields of a connected, open `net.Socket` on a stand-in.
- *
- * @param {(NativeSocket|PendingSocket)} socket The stand-in
- * @param {Object} info The addresses of the connection
- * @private
- */
-function openSocket(socket, info) {
-  socket.connecting = false;
-  socket.destroyed = false;
-  socket.readable = true;
-  socket.writable = true;
-  socket.localAddress = info.localAddress;
-  socket.localPort = info.localPort;
-  socket.remoteAddress = info.remoteAddress;
-  socket.remoteFamily = info.remoteFamily;
-  socket.remotePort = info.remotePort;
+    this.connecting = false;
+    this.destroyed = false;
+    this.readable = true;
+    this.writable = true;
+    this.localAddress = info.localAddress;
+    this.localPort = info.localPort;
+    this.remoteAddress = info.remoteAddress;
+    this.remoteFamily = info.remoteFamily;
+    this.remotePort = info.remotePort;
+  }
 }
 
 /**
@@ -602,20 +597,19 @@ function openSocket(socket, info) {
  * response written to it before `end()` or `destroy()`. Nothing is read from
  * it in the meantime.
  *
- * @extends EventEmitter
+ * @extends OpenSocket
  */
-class PendingSocket extends EventEmitter {
+class PendingSocket extends OpenSocket {
   /**
    * @param {Number} id The request id
    * @param {Object} info The addresses of the connection
    */
   constructor(id, info) {
-    super();
+    super(info);
 
     this._id = id;
     this._answered = false;
     this._response = [];
-    openSocket(this, info);
     pendingSockets.set(id, this);
   }
 
@@ -813,19 +807,23 @@ class PendingSocket extends EventEmitter {
  * `resume()` act on the adopted connection; `'end'`, `'finish'`, `'error'`
  * and `'close'` follow the connection as a socket's would.
  *
- * @extends EventEmitter
+ * @extends OpenSocket
  */
-class NativeSocket extends EventEmitter {
+class NativeSocket extends OpenSocket {
   /**
    * @param {Number} id The connection id
    * @param {Object} info The addresses read from the adopted socket
    */
   constructor(id, info) {
-    super();
+    super(info);
 
-    this._events = presetEvents(SOCKET_EVENTS);
+    this._events = new EventTable(SOCKET_EVENTS);
     this._id = id;
-    this._eventQueue = [];
+    //
+    // Created when first needed: most connections never hold an event or
+    // abandon a write, and an empty array is 32 bytes per connection.
+    //
+    this._eventQueue = null;
     this._chunkSize = 0;
     this._midChunk = false;
     this._closing = false;
@@ -833,7 +831,7 @@ class NativeSocket extends EventEmitter {
     this._refed = true;
     this._closed = false;
     this._pending = [];
-    this._abandoned = [];
+    this._abandoned = null;
     this._receiver = null;
     this._readableState = {
       ended: false,
@@ -848,8 +846,6 @@ class NativeSocket extends EventEmitter {
       length: 0,
       needDrain: false
     };
-
-    openSocket(this, info);
 
     //
     // Rust copies the chunks it reads only while someone listens to
@@ -1041,7 +1037,7 @@ class NativeSocket extends EventEmitter {
   read() {
     if (this._readableState.length === 0) return null;
 
-    const queue = this._eventQueue;
+    const queue = this._eventQueue || [];
     const events = [];
     const kept = [];
 
@@ -1074,7 +1070,9 @@ class NativeSocket extends EventEmitter {
       this._readableState.flowing = true;
       native.transportSetPaused(this._id, false);
       process.nextTick(emitResume, this);
-      if (this._eventQueue.length > 0) process.nextTick(flushSocket, this);
+      if (this._eventQueue !== null && this._eventQueue.length > 0) {
+        process.nextTick(flushSocket, this);
+      }
     }
     return this;
   }
@@ -1375,13 +1373,14 @@ class NativeSocket extends EventEmitter {
    * @private
    */
   _take(kind, arg, data, fragments) {
-    const queue = this._eventQueue;
+    let queue = this._eventQueue;
 
-    if (queue.length === 0 && this._flowing(kind)) {
+    if ((queue === null || queue.length === 0) && this._flowing(kind)) {
       this._dispatch(kind, arg, data, fragments);
       return;
     }
 
+    if (queue === null) queue = this._eventQueue = [];
     queue.push(kind, arg, data, fragments);
     if (kind === KIND_CHUNK) this._readableState.length += arg;
     this._flush();
@@ -1411,7 +1410,7 @@ class NativeSocket extends EventEmitter {
   _flush() {
     const queue = this._eventQueue;
 
-    while (queue.length > 0 && this._flowing(queue[0])) {
+    while (queue !== null && queue.length > 0 && this._flowing(queue[0])) {
       const [kind, arg, data, fragments] = queue.splice(0, 4);
 
       if (kind === KIND_CHUNK) this._readableState.length -= arg;
@@ -1534,9 +1533,11 @@ class NativeSocket extends EventEmitter {
     sockets.delete(this._id);
     if (this._refed) adjustRefs(-1);
 
-    const pending = this._abandoned.concat(this._pending);
+    const pending = this._abandoned
+      ? this._abandoned.concat(this._pending)
+      : this._pending;
 
-    this._abandoned = [];
+    this._abandoned = null;
     this._pending = [];
     this._writableState.length = 0;
 
@@ -1673,7 +1674,7 @@ class NativeReceiver extends EventEmitter {
   constructor(socket, options) {
     super();
 
-    this._events = presetEvents(RECEIVER_EVENTS);
+    this._events = new EventTable(RECEIVER_EVENTS);
 
     this._socket = socket;
     this._allowSynchronousEvents =

@@ -9,6 +9,7 @@ const tls = require('tls');
 const { createHash, randomBytes } = require('crypto');
 const { URL } = require('url');
 
+const EventTable = require('./event-table');
 const PerMessageDeflate = require('./permessage-deflate');
 const Receiver = require('./receiver');
 const Sender = require('./sender');
@@ -63,6 +64,7 @@ class WebSocket extends EventEmitter {
   constructor(address, protocols, options) {
     super();
 
+    this._events = new EventTable();
     this._binaryType = BINARY_TYPES[0];
     this._closeCode = 1006;
     this._closeFrameReceived = false;
