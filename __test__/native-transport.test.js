@@ -489,7 +489,7 @@ describe('native transport', function () {
     await stop(ctx.wss);
   });
 
-  it("keeps the stand-ins' listener tables out of dictionary mode", async () => {
+  it("keeps the WebSocket's and stand-ins' listener tables out of dictionary mode", async () => {
     //
     // A dictionary-mode `_events` costs about 300 bytes per emitter, kept for
     // the life of every connection.
@@ -503,7 +503,8 @@ describe('native transport', function () {
       '});' +
       "wss.on('connection', (ws) => {" +
       "  ws.on('message', () => {});" +
-      '  console.log(%HasFastProperties(ws._socket._events),' +
+      '  console.log(%HasFastProperties(ws._events),' +
+      '    %HasFastProperties(ws._socket._events),' +
       '    %HasFastProperties(ws._receiver._events));' +
       '  process.exit(0);' +
       '});';
@@ -516,7 +517,35 @@ describe('native transport', function () {
 
     child.stdout.on('data', (chunk) => (out += chunk));
     await once(child, 'exit');
-    assert.strictEqual(out, 'true true\n');
+    assert.strictEqual(out, 'true true true\n');
+  });
+
+  it('reads every ready connection, and nothing more of one closed meanwhile', async () => {
+    ctx = await startServer();
+
+    const [a, sa] = await connect(ctx);
+    const [b, sb] = await connect(ctx);
+    const received = [];
+
+    //
+    // Both messages usually become readable in one turn of the event loop:
+    // the first one read terminates the other connection, whose message
+    // must then not come (it came first if it was read first).
+    //
+    sa.on('message', () => {
+      received.push('a');
+      sb.terminate();
+    });
+    sb.on('message', () => received.push('b'));
+    a.send('x');
+    b.send('y');
+    await once(sb, 'close');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(
+      ['a', 'b,a'].includes(received.join()),
+      `received ${received.join()}`
+    );
+    a.terminate();
   });
 
   it('holds one descriptor per adopted connection end', async function () {

@@ -1,11 +1,12 @@
-//! Reading adopted connections on the JS thread: a libuv poll handle on the environment's
-//! event loop watches the descriptor, and when it is readable the Rust parser runs right there
-//! ([`Reader::read`]) and the events go to JS at once through `napi_make_callback`. An incoming
-//! message then wakes one thread, as with a `net.Socket`, instead of a runtime thread and then
-//! the JS thread. Node exports libuv's functions to addons.
+//! Reading adopted connections on the JS thread: the environment's epoll instance holds their
+//! descriptors and a libuv poll handle watches it on the event loop; when a connection is
+//! readable the Rust parser runs right there ([`Reader::read`]) and the events go to JS at
+//! once through `napi_make_callback`. An incoming message then wakes one thread, as with a
+//! `net.Socket`, instead of a runtime thread and then the JS thread. Node exports libuv's
+//! functions to addons.
 
 use std::cell::RefCell;
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 use std::ptr;
 use std::sync::Arc;
 
@@ -31,8 +32,6 @@ extern "C" {
     fn uv_poll_stop(handle: *mut UvHandle) -> c_int;
     fn uv_close(handle: *mut UvHandle, callback: CloseCallback);
     fn uv_unref(handle: *mut UvHandle);
-    fn uv_handle_set_data(handle: *mut UvHandle, data: *mut c_void);
-    fn uv_handle_get_data(handle: *const UvHandle) -> *mut c_void;
 }
 
 /// `UV_POLL` in libuv's `uv_handle_type`.
@@ -56,7 +55,7 @@ thread_local! {
 /// Sets up this environment: `doorbell` (the JS function the threadsafe doorbell calls) is
 /// called directly after a read on the JS thread.
 pub fn init(env: &Env, doorbell: &Function<'_, (), Unknown<'static>>) -> Result<()> {
-    clear();
+    forget_delivery();
     let raw = env.raw();
     let mut delivery = Delivery {
         env: raw,
@@ -75,9 +74,15 @@ pub fn init(env: &Env, doorbell: &Function<'_, (), Unknown<'static>>) -> Result<
     Ok(())
 }
 
+/// Stops reading on this environment's thread (when it goes away, after its connections).
+pub fn clear() {
+    forget_delivery();
+    close_poller();
+}
+
 /// Forgets this environment's delivery and releases its function reference and async
 /// context (on its thread: when it goes away, or before a new `init()`).
-pub fn clear() {
+fn forget_delivery() {
     if let Some(delivery) = DELIVERY.with(|slot| slot.borrow_mut().take()) {
         // SAFETY: both were created in `init()` on this thread, for this environment.
         unsafe {
@@ -100,119 +105,189 @@ fn check(status: sys::napi_status) -> Result<()> {
     }
 }
 
-/// A connection watched on the JS thread; dropping it stops watching (on `Closed`, or when
-/// the environment goes away). The poll handle and the reader are freed by libuv's close
-/// callback.
-pub struct Watch {
-    cell: *mut Cell,
+/// The environment's epoll instance, which holds the descriptors of the connections its
+/// thread reads, and the libuv poll handle that watches it on the event loop. One for all
+/// connections rather than a libuv poll handle each: that handle and the cell it pointed to
+/// cost about 0.2 KiB per open connection.
+struct Poller {
+    epoll: c_int,
+    handle: *mut UvHandle,
+    /// Finds a watched connection by id (the transport's table holds the watches).
+    find: FindWatch,
 }
 
-struct Cell {
-    reader: Reader,
+/// Runs the visitor on the watch of connection `id`, if it is still watched.
+pub type FindWatch = fn(u32, &mut dyn FnMut(&Watch));
+
+thread_local! {
+    static POLLER: RefCell<Option<Poller>> = const { RefCell::new(None) };
+}
+
+/// Ready connections taken per turn of the event loop; more stay ready for the next turn.
+const EVENTS_PER_TURN: usize = 64;
+
+/// Creates this environment's poller on first use.
+fn poller_fd(find: FindWatch) -> Result<c_int> {
+    if let Some(epoll) = POLLER.with(|slot| slot.borrow().as_ref().map(|poller| poller.epoll)) {
+        return Ok(epoll);
+    }
+    let Some(delivery) = DELIVERY.with(|slot| *slot.borrow()) else {
+        return Err(Error::new(Status::GenericFailure, "transportInit() was not called"));
+    };
+    let failed = |what: &str| Error::new(Status::GenericFailure, format!("{what} failed"));
+    // SAFETY: the handle is allocated with the size libuv asks for, initialised before use,
+    // and freed only in its close callback; the epoll descriptor is closed after it.
+    unsafe {
+        let epoll = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        if epoll < 0 {
+            return Err(failed("epoll_create1"));
+        }
+        let handle = libc::malloc(uv_handle_size(UV_POLL)).cast::<UvHandle>();
+        if handle.is_null() {
+            libc::close(epoll);
+            return Err(failed("malloc"));
+        }
+        if uv_poll_init(delivery.event_loop, handle, epoll) != 0 {
+            libc::free(handle.cast());
+            libc::close(epoll);
+            return Err(failed("uv_poll_init"));
+        }
+        // Open connections hold the loop through JS (RESEARCH.md §3d), not through this.
+        uv_unref(handle);
+        uv_poll_start(handle, UV_READABLE, on_ready);
+        POLLER.with(|slot| *slot.borrow_mut() = Some(Poller { epoll, handle, find }));
+        Ok(epoll)
+    }
+}
+
+/// Stops this environment's poller.
+fn close_poller() {
+    if let Some(poller) = POLLER.with(|slot| slot.borrow_mut().take()) {
+        // SAFETY: the handle was started in `poller_fd`; libuv frees it in the close
+        // callback, after which nothing watches the epoll descriptor.
+        unsafe {
+            uv_poll_stop(poller.handle);
+            uv_close(poller.handle, free_handle);
+            libc::close(poller.epoll);
+        }
+    }
+}
+
+/// Frees a closed poll handle.
+extern "C" fn free_handle(handle: *mut UvHandle) {
+    // SAFETY: allocated with `malloc` in `poller_fd`, closed once.
+    unsafe { libc::free(handle.cast()) }
+}
+
+/// Adds or removes `fd` (watched for reading, tagged with its connection id).
+fn control(op: c_int, fd: c_int, id: u32) -> bool {
+    let Some(epoll) = POLLER.with(|slot| slot.borrow().as_ref().map(|poller| poller.epoll)) else {
+        return false;
+    };
+    let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: u64::from(id) };
+    // SAFETY: a plain syscall with a valid event.
+    unsafe { libc::epoll_ctl(epoll, op, fd, &mut event) == 0 }
+}
+
+/// A connection read on the JS thread, held in the transport's table; dropping it stops
+/// watching (on `Closed`, or when the environment goes away).
+pub struct Watch {
+    reader: RefCell<Reader>,
     hub: Arc<Hub>,
-    handle: *mut UvHandle,
-    /// Stopped after JS paused it (see [`ReadOutcome::Paused`]).
-    paused: bool,
-    /// `uv_close()` was called: the cell lives only until its close callback.
-    closing: bool,
+    id: u32,
+    /// In the epoll set: not after JS paused it (see [`ReadOutcome::Paused`]) or it is done.
+    watched: std::cell::Cell<bool>,
+    /// Done reading: never watched again.
+    done: std::cell::Cell<bool>,
 }
 
 impl Watch {
-    /// Starts watching `reader`'s descriptor on this environment's loop.
-    pub fn start(reader: Reader, hub: Arc<Hub>) -> Result<Self> {
-        let Some(delivery) = DELIVERY.with(|slot| *slot.borrow()) else {
-            return Err(Error::new(Status::GenericFailure, "transportInit() was not called"));
-        };
-        // SAFETY: the handle is allocated with the size libuv asks for, initialised before
-        // use, and freed only in its close callback; its data points to the boxed cell.
-        unsafe {
-            let handle = libc::malloc(uv_handle_size(UV_POLL)).cast::<UvHandle>();
-            if handle.is_null() {
-                return Err(Error::new(Status::GenericFailure, "out of memory"));
-            }
-            if uv_poll_init(delivery.event_loop, handle, reader.raw_fd()) != 0 {
-                libc::free(handle.cast());
-                return Err(Error::new(Status::GenericFailure, "uv_poll_init failed"));
-            }
-            let cell = Box::into_raw(Box::new(Cell {
-                reader,
-                hub,
-                handle,
-                paused: false,
-                closing: false,
-            }));
-            uv_handle_set_data(handle, cell.cast());
-            // Open connections hold the loop through JS (RESEARCH.md §3d), not through this.
-            uv_unref(handle);
-            uv_poll_start(handle, UV_READABLE, on_readable);
-            Ok(Self { cell })
+    /// Starts watching `reader`'s descriptor on this environment's loop, as connection `id`
+    /// (`find` looks it up when it is readable).
+    pub fn start(reader: Reader, hub: Arc<Hub>, id: u32, find: FindWatch) -> Result<Self> {
+        poller_fd(find)?;
+        if !control(libc::EPOLL_CTL_ADD, reader.raw_fd(), id) {
+            return Err(Error::new(Status::GenericFailure, "epoll_ctl failed"));
         }
+        Ok(Self {
+            reader: RefCell::new(reader),
+            hub,
+            id,
+            watched: std::cell::Cell::new(true),
+            done: std::cell::Cell::new(false),
+        })
     }
 
     /// JS resumed: watch again if pausing stopped it.
     pub fn resume(&self) {
-        // SAFETY: the cell lives until the close callback, which follows this watch's drop.
-        unsafe {
-            if (*self.cell).paused && !(*self.cell).closing {
-                (*self.cell).paused = false;
-                uv_poll_start((*self.cell).handle, UV_READABLE, on_readable);
-            }
+        if !self.watched.get() && !self.done.get() {
+            let fd = self.fd();
+            self.watched.set(control(libc::EPOLL_CTL_ADD, fd, self.id));
         }
     }
 
     /// Parses what JS pushed now (it is delivered with the next doorbell).
     pub fn read_injected(&self) {
-        // SAFETY: as in `resume`; no JS runs meanwhile.
-        unsafe { (*self.cell).reader.read_injected() }
+        // Never borrowed while JS runs, which is the only way here.
+        if let Ok(mut reader) = self.reader.try_borrow_mut() {
+            reader.read_injected();
+        }
+    }
+
+    fn fd(&self) -> c_int {
+        self.reader.try_borrow().map_or(-1, |reader| reader.raw_fd())
+    }
+
+    /// Reads what the descriptor has and stops watching it if reading paused or ended
+    /// (before JS runs, so that a `resume()` from JS watches it again).
+    fn read(&self) {
+        let Ok(mut reader) = self.reader.try_borrow_mut() else { return };
+        let outcome = reader.read();
+        if outcome == ReadOutcome::More {
+            return;
+        }
+        self.done.set(outcome == ReadOutcome::Done);
+        if self.watched.replace(false) {
+            control(libc::EPOLL_CTL_DEL, reader.raw_fd(), self.id);
+        }
     }
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        // SAFETY: as in `resume`; `uv_close` is called once, here.
-        unsafe {
-            (*self.cell).closing = true;
-            let handle = (*self.cell).handle;
-            uv_poll_stop(handle);
-            uv_close(handle, on_close);
+        // Before the reader (and maybe the descriptor) goes.
+        if self.watched.get() {
+            control(libc::EPOLL_CTL_DEL, self.reader.get_mut().raw_fd(), self.id);
         }
     }
 }
 
-/// Frees a closed poll handle and its cell.
-extern "C" fn on_close(handle: *mut UvHandle) {
-    // SAFETY: the data is the cell boxed in `Watch::start`, freed only here.
-    unsafe {
-        drop(Box::from_raw(uv_handle_get_data(handle).cast::<Cell>()));
-        libc::free(handle.cast());
-    }
-}
-
-/// The descriptor is readable: read, parse, and deliver to JS at once.
-extern "C" fn on_readable(handle: *mut UvHandle, _status: c_int, _events: c_int) {
-    // SAFETY: the data is the live cell (freed only in the close callback, which libuv runs
-    // after this one returns); no reference to it is held while JS runs.
-    let cell = unsafe { uv_handle_get_data(handle).cast::<Cell>() };
-    let hub = unsafe { Arc::clone(&(*cell).hub) };
-    hub.hold();
-    let outcome = unsafe { (*cell).reader.read() };
-    if !hub.is_empty() {
-        deliver();
-    }
-    hub.release();
-    unsafe {
-        if (*cell).closing {
-            return;
-        }
-        match outcome {
-            ReadOutcome::More => {}
-            ReadOutcome::Paused => {
-                (*cell).paused = true;
-                uv_poll_stop(handle);
+/// Connections are readable: read, parse, and deliver to JS at once, one connection at a time
+/// (JS runs its ticks between two, as between two sockets' reads).
+extern "C" fn on_ready(_handle: *mut UvHandle, _status: c_int, _events: c_int) {
+    let Some((epoll, find)) =
+        POLLER.with(|slot| slot.borrow().as_ref().map(|poller| (poller.epoll, poller.find)))
+    else {
+        return;
+    };
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_TURN];
+    // SAFETY: a plain syscall into a buffer of `EVENTS_PER_TURN` events.
+    let ready =
+        unsafe { libc::epoll_wait(epoll, events.as_mut_ptr(), EVENTS_PER_TURN as c_int, 0) };
+    for event in events.iter().take(usize::try_from(ready).unwrap_or(0)) {
+        // Looked up again for each: JS may have closed a connection of this batch.
+        let id = event.u64 as u32;
+        let mut hub = None;
+        find(id, &mut |watch| {
+            watch.hub.hold();
+            watch.read();
+            hub = Some(Arc::clone(&watch.hub));
+        });
+        if let Some(hub) = hub {
+            if !hub.is_empty() {
+                deliver();
             }
-            ReadOutcome::Done => {
-                uv_poll_stop(handle);
-            }
+            hub.release();
         }
     }
 }

@@ -309,7 +309,7 @@ fn register(
     started: std::io::Result<(Handle, Option<connection::Reader>)>,
 ) -> std::result::Result<u32, (std::io::Error, Option<Handle>)> {
     let (handle, reader) = started.map_err(|err| (err, None))?;
-    let watch = match reader.map(|reader| Watch::start(reader, hub)).transpose() {
+    let watch = match reader.map(|reader| Watch::start(reader, hub, id, find_watch)).transpose() {
         Ok(watch) => watch,
         Err(err) => return Err((std::io::Error::other(err.reason), Some(handle))),
     };
@@ -370,6 +370,11 @@ pub fn listener_open(address: String, port: u32, backlog: u32) -> Result<Listene
 #[napi]
 pub fn listener_close(id: u32) -> bool {
     LISTENERS.with(|map| map.borrow_mut().remove(&id)).is_some()
+}
+
+/// Runs `f` on connection `id`'s watch, when the JS thread reads it.
+fn find_watch(id: u32, f: &mut dyn FnMut(&Watch)) {
+    with_connection(id, |connection| connection.watch.as_ref().map(f));
 }
 
 /// Runs `f` on connection `id`; `None` when it is gone.
