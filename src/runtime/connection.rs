@@ -947,35 +947,79 @@ fn start(
         task.emit(EventBody::Data(Bytes::copy_from_slice(head)));
     }
     task.parse(&mut parser, head, false);
-    let framer = Framer { deflater: None, config: config.deflate, keys: MaskKeys::new() };
     // The parser goes with whoever reads.
-    let (reader, parser) = if config.js_reads {
-        let task = Task { outbox: Arc::clone(&outbox) };
-        (Some(Reader { task, parser, descriptor: Arc::clone(&descriptor) }), None)
-    } else {
-        (None, parser)
-    };
-    let connection = Connection {
-        task,
-        stream: Some(stream),
-        descriptor: Some(descriptor),
-        parser,
-        framer,
-        out: VecDeque::new(),
-        written: 0,
-        end: false,
-        reading: reader.is_none(),
-        writing: true,
-        failed: false,
-        read_idle: None,
-        write_idle: None,
-    };
-    if reader.is_some() {
-        outbox.shared.defer(connection);
-    } else {
-        rt.spawn(connection);
+    if config.js_reads {
+        let reader = Reader {
+            task: Task { outbox: Arc::clone(&outbox) },
+            parser,
+            descriptor: Arc::clone(&descriptor),
+        };
+        outbox.shared.defer(Unspawned { task, descriptor: Some(descriptor), built: None });
+        return Ok((Handle { outbox }, Some(reader)));
     }
-    Ok((Handle { outbox }, reader))
+    rt.spawn(Connection::new(task, Some(stream), Some(descriptor), parser));
+    Ok((Handle { outbox }, None))
+}
+
+/// The task of a connection the JS thread reads, while it is deferred (see
+/// [`Shared::defer`]): what building it takes, until it is spawned or closes. Such a
+/// connection usually never needs its task (about 0.2 KiB).
+struct Unspawned {
+    task: Task,
+    /// Moved into the task when it is built.
+    descriptor: Option<Arc<Descriptor>>,
+    built: Option<Box<Connection>>,
+}
+
+impl Unspawned {
+    fn built(&mut self) -> &mut Connection {
+        let (task, descriptor) = (&self.task, &mut self.descriptor);
+        self.built.get_or_insert_with(|| {
+            let task = Task { outbox: Arc::clone(&task.outbox) };
+            let descriptor = descriptor.take();
+            let stream = descriptor.as_ref().map(|descriptor| Stream::Unregistered(descriptor.fd));
+            let mut connection = Connection::new(task, stream, descriptor, None);
+            // The JS thread reads it.
+            connection.reading = false;
+            Box::new(connection)
+        })
+    }
+}
+
+impl Future for Unspawned {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(self.get_mut().built()).poll(cx)
+    }
+}
+
+impl Deferred for Unspawned {
+    fn settle(self: Pin<&mut Self>) -> Settled {
+        let this = self.get_mut();
+        let settled = match &this.built {
+            Some(connection) => connection.settling(),
+            None => settling(&this.task.outbox, false, false),
+        };
+        if settled == Settled::Done {
+            this.built().close();
+        }
+        settled
+    }
+}
+
+/// What a connection task finds when asked to settle (see [`Deferred::settle`]): `Done` when
+/// closing is all it has left to do (it was destroyed or failed, or both sides ended).
+fn settling(outbox: &Outbox, failed: bool, reading: bool) -> Settled {
+    let read_done = outbox.shared.read_done.load(Ordering::Acquire);
+    if failed || outbox.shared.destroyed.load(Ordering::Acquire) || (outbox.finished() && read_done)
+    {
+        Settled::Done
+    } else if reading || Outbox::has_work(&lock(&outbox.state)) {
+        Settled::Run
+    } else {
+        Settled::Idle
+    }
 }
 
 /// The per-connection state both halves share: all of it lives in the outbox, so that the
@@ -1161,19 +1205,35 @@ impl Drop for Connection {
     }
 }
 
-impl Deferred for Connection {
-    fn settle(mut self: Pin<&mut Self>) -> Settled {
-        let this = &mut *self;
-        let read_done = this.task.outbox.shared.read_done.load(Ordering::Acquire);
-        if this.killed() || (this.task.outbox.finished() && read_done) {
-            this.close();
-            return Settled::Done;
+impl Connection {
+    /// A connection task: the runtime reads `stream` with `parser` unless it has none (the JS
+    /// thread reads it).
+    fn new(
+        task: Task,
+        stream: Option<Stream>,
+        descriptor: Option<Arc<Descriptor>>,
+        parser: LazyParser,
+    ) -> Self {
+        let config = task.outbox.config.deflate;
+        Self {
+            task,
+            stream,
+            descriptor,
+            parser,
+            framer: Framer { deflater: None, config, keys: MaskKeys::new() },
+            out: VecDeque::new(),
+            written: 0,
+            end: false,
+            reading: true,
+            writing: true,
+            failed: false,
+            read_idle: None,
+            write_idle: None,
         }
-        if this.reading || Outbox::has_work(&lock(&this.task.outbox.state)) {
-            Settled::Run
-        } else {
-            Settled::Idle
-        }
+    }
+
+    fn settling(&self) -> Settled {
+        settling(&self.task.outbox, self.failed, self.reading)
     }
 }
 
