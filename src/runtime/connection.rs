@@ -1154,6 +1154,8 @@ struct Connection {
     writing: bool,
     /// A socket error was reported: close now.
     failed: bool,
+    /// Polled before: the runtime's readiness of the socket is current.
+    polled: bool,
     /// Idle timers of the inflater and the deflater, while they hold zlib state.
     read_idle: IdleTimer,
     write_idle: IdleTimer,
@@ -1171,10 +1173,14 @@ impl Future for Connection {
             this.fail(&err, "write");
         }
         if this.reading && !this.killed() {
+            // The first poll can come before the runtime saw the socket's readiness: what the
+            // peer sent before (a FIN that stops compressions, say) is read before writing, as
+            // for a nudge.
             let mut parser = this.parser.take();
-            this.poll_read(cx, &mut parser, asked > 0);
+            this.poll_read(cx, &mut parser, asked > 0 || !this.polled);
             this.parser = parser;
         }
+        this.polled = true;
         if this.writing && this.task.outbox.finished() {
             this.writing = false;
         }
@@ -1227,6 +1233,7 @@ impl Connection {
             reading: true,
             writing: true,
             failed: false,
+            polled: false,
             read_idle: None,
             write_idle: None,
         }
@@ -2083,6 +2090,35 @@ mod tests {
         assert_eq!(handle.end(), Some(4));
         assert_eq!(handle.end(), Some(0));
         handle.destroy();
+    }
+
+    #[test]
+    fn a_fin_that_came_before_the_first_poll_stops_the_compressions_queued_before_it() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        // No task is polled, and the runtime does not look at the new socket's readiness, until
+        // the sends below are queued.
+        let held = hold_runtime();
+        let handle = adopt_server(&hub, 16, &server);
+        drop(server);
+        handle.uncork();
+        let frame = |compress: bool| OutFrame {
+            data: b"x",
+            opcode: 1,
+            fin: true,
+            rsv1: false,
+            compress,
+            mask: Mask::None,
+        };
+        assert_eq!(unsafe { handle.send(&frame(true), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&frame(false), false) }, Sent::Queued);
+        drop(held);
+        collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::End)));
+        assert_eq!(handle.end(), Some(2));
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(got, []);
     }
 
     #[test]
