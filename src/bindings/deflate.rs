@@ -113,7 +113,7 @@ impl NativeDeflate {
     /// Creates a compressor (`{ windowBits, level, memLevel, strategy, noContextTakeover }`).
     /// Throws a `RangeError` (`ERR_OUT_OF_RANGE`, Node's message) for an option out of the
     /// range Node's zlib accepts, as `zlib.createDeflateRaw()` does.
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new(env: Env, options: Option<NativeDeflateOptions>) -> Result<Self> {
         let options = options.unwrap_or(NativeDeflateOptions {
             window_bits: None,
@@ -128,7 +128,7 @@ impl NativeDeflate {
 
     /// Compresses one fragment with `Z_SYNC_FLUSH`; with `fin` (the last fragment of the
     /// message) the trailing `00 00 ff ff` is removed.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn compress<'env>(
         &self,
         env: &'env Env,
@@ -141,20 +141,20 @@ impl NativeDeflate {
 
     /// `compress()` on the libuv thread pool. Do not start another operation on this object
     /// before the promise settles.
-    #[napi(ts_return_type = "Promise<Buffer>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn compress_async(&self, data: Buffer, fin: bool) -> AsyncTask<CompressTask> {
         AsyncTask::new(CompressTask { inner: Arc::clone(&self.inner), data, fin })
     }
 
     /// Drops the window: the next fragment starts a fresh stream.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn reset(&self) {
         lock(&self.inner).reset();
     }
 
     /// Frees the zlib state of an idle compressor, keeping its last window as the dictionary
     /// of the next message; false when there was nothing to free or it is in use.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn compact(&self) -> bool {
         self.inner.try_lock().is_ok_and(|mut deflater| deflater.compact())
     }
@@ -162,7 +162,7 @@ impl NativeDeflate {
 
 /// Asks the allocator to hand free memory back to the OS (after compactions) shortly, on a
 /// runtime thread; one trim covers a burst of calls. Returns whether this call scheduled it.
-#[napi]
+#[napi(catch_unwind)]
 pub fn release_free_memory() -> bool {
     crate::runtime::memory::release_free_memory()
 }
@@ -172,7 +172,7 @@ pub fn release_free_memory() -> bool {
 /// Throws the `RangeError` (`ERR_OUT_OF_RANGE`, Node's message) `new NativeDeflate(options)`
 /// would, without building a compressor: lets a transport that deflates elsewhere fail where ws
 /// fails, in the `send()` that first compresses.
-#[napi]
+#[napi(catch_unwind)]
 pub fn check_deflate_options(env: Env, options: NativeDeflateOptions) -> Result<()> {
     checked_deflate_config(&env, &options).map(|_| ())
 }
@@ -242,7 +242,7 @@ pub struct NativeInflate {
 #[napi]
 impl NativeInflate {
     /// Creates a decompressor (`{ windowBits, noContextTakeover, maxPayload }`).
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new(options: Option<NativeInflateOptions>) -> Self {
         let options = options.unwrap_or(NativeInflateOptions {
             window_bits: None,
@@ -266,7 +266,7 @@ impl NativeInflate {
     /// Inflates one fragment; with `fin` the `00 00 ff ff` tail is appended first. Throws
     /// `WS_ERR_UNSUPPORTED_MESSAGE_LENGTH` past `maxPayload` (counted across the message's
     /// fragments) or a Node zlib code such as `Z_DATA_ERROR` with zlib's message.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn decompress<'env>(
         &self,
         env: &'env Env,
@@ -279,20 +279,20 @@ impl NativeInflate {
 
     /// `decompress()` on the libuv thread pool. Do not start another operation on this
     /// object before the promise settles.
-    #[napi(ts_return_type = "Promise<Buffer>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
     pub fn decompress_async(&self, data: Buffer, fin: bool) -> AsyncTask<DecompressTask> {
         AsyncTask::new(DecompressTask { inner: Arc::clone(&self.inner), data, fin })
     }
 
     /// Drops the window and the current message's length.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn reset(&self) {
         lock(&self.inner).reset();
     }
 
     /// Frees the zlib state of an idle decompressor, keeping its last window as the
     /// dictionary of the next message; false when there was nothing to free or it is in use.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn compact(&self) -> bool {
         self.inner.try_lock().is_ok_and(|mut inflater| inflater.compact())
     }

@@ -33,7 +33,7 @@ pub(crate) fn alloc_buffer(env: &Env, len: usize) -> Result<BufferSlice<'_>> {
 
 /// A whole frame (header and payload) in one Buffer, the payload masked in the same pass as
 /// the copy when `maskKey` (4 bytes) is given. `opcode` is the 4-bit opcode.
-#[napi]
+#[napi(catch_unwind)]
 pub fn encode_frame<'env>(
     env: &'env Env,
     payload: BufferSlice,

@@ -38,7 +38,7 @@ fn syntax_error(err: HeaderSyntaxError) -> Error<&'static str> {
 /// Parses a `Sec-WebSocket-Extensions` value into its elements, in header order, with ws's
 /// rules; throws ws's `SyntaxError` message (`Unexpected character at index N`,
 /// `Unexpected end of input`).
-#[napi]
+#[napi(catch_unwind)]
 pub fn parse_extension_header(header: String) -> Result<Vec<ExtensionRecord>, &'static str> {
     let elements = extension::parse(&header).map_err(syntax_error)?;
     Ok(elements
@@ -62,19 +62,19 @@ pub fn parse_extension_header(header: String) -> Result<Vec<ExtensionRecord>, &'
 
 /// Parses a `Sec-WebSocket-Protocol` value into its subprotocol names, in header order;
 /// throws ws's `SyntaxError` message (including `The "x" subprotocol is duplicated`).
-#[napi]
+#[napi(catch_unwind)]
 pub fn parse_subprotocol_header(header: String) -> Result<Vec<String>, &'static str> {
     subprotocol::parse(&header).map_err(syntax_error)
 }
 
 /// The `Sec-WebSocket-Accept` value for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)).
-#[napi]
+#[napi(catch_unwind)]
 pub fn accept_key(key: String) -> String {
     handshake::accept_key(&key)
 }
 
 /// Whether a `Sec-WebSocket-Key` is the base64 of 16 bytes (ws's `/^[+/0-9A-Za-z]{22}==$/`).
-#[napi]
+#[napi(catch_unwind)]
 pub fn is_valid_key(key: String) -> bool {
     handshake::is_valid_key(&key)
 }

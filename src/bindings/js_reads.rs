@@ -234,6 +234,17 @@ impl Watch {
         }
     }
 
+    /// Reading panicked: the connection fails as after a read error, and is not watched again.
+    fn abandon(&self) {
+        if let Ok(reader) = self.reader.try_borrow() {
+            reader.abandon();
+            self.done.set(true);
+            if self.watched.replace(false) {
+                control(libc::EPOLL_CTL_DEL, reader.raw_fd(), self.id);
+            }
+        }
+    }
+
     fn fd(&self) -> c_int {
         self.reader.try_borrow().map_or(-1, |reader| reader.raw_fd())
     }
@@ -278,11 +289,18 @@ extern "C" fn on_ready(_handle: *mut UvHandle, _status: c_int, _events: c_int) {
         // Looked up again for each: JS may have closed a connection of this batch.
         let id = event.u64 as u32;
         let mut hub = None;
-        find(id, &mut |watch| {
-            watch.hub.hold();
-            watch.read();
-            hub = Some(Arc::clone(&watch.hub));
-        });
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            find(id, &mut |watch| {
+                watch.hub.hold();
+                hub = Some(Arc::clone(&watch.hub));
+                watch.read();
+            })
+        }));
+        // A read that panicked (a bug) fails its connection, instead of the process (a panic
+        // cannot cross into libuv).
+        if read.is_err() {
+            find(id, &mut Watch::abandon);
+        }
         if let Some(hub) = hub {
             if !hub.is_empty() {
                 deliver();

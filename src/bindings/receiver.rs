@@ -119,7 +119,7 @@ impl NativeReceiver {
 #[napi]
 impl NativeReceiver {
     /// A receiver at the start of a connection.
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new(options: Option<NativeReceiverOptions>) -> Self {
         let config = match options {
             Some(o) => ReceiverConfig {
@@ -139,7 +139,7 @@ impl NativeReceiver {
     /// Buffers a copy of `chunk`. Returns the `WS_ERR_TOO_MANY_BUFFERED_PARTS` record when
     /// `maxBufferedChunks` chunks are already buffered, else null. Input after a close frame
     /// or an error is dropped.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn push(&mut self, chunk: BufferSlice) -> Option<ProtocolErrorRecord> {
         self.inner.push(&chunk).err().map(ProtocolErrorRecord::from)
     }
@@ -161,7 +161,7 @@ impl NativeReceiver {
     /// `out.length` must be at least 8; events that do not fit wait for the next call. When
     /// the first event alone does not fit (a message of many fragments), `drain()` returns
     /// null with `out[0] = 8` and `out[1]` the length `out` needs; the event waits.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn drain<'env>(
         &mut self,
         env: &'env Env,
@@ -266,28 +266,28 @@ impl NativeReceiver {
     }
 
     /// The error of the last `error` record of `drain()`, once; else null.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn take_error(&mut self) -> Option<ProtocolErrorRecord> {
         self.error.take().map(ProtocolErrorRecord::from)
     }
 
     /// The inflated bytes of the pending `inflate` event (then call `drain()` again). `fin`
     /// repeats the event's flag. Ignored when no inflate is pending.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn push_inflated(&mut self, data: BufferSlice, fin: bool) {
         self.inner.push_inflated(Bytes::copy_from_slice(&data), fin);
     }
 
     /// ws's `_totalPayloadLength`: payload bytes of the current message's frames so far,
     /// reset when its final frame completes.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn total_payload_length(&self) -> f64 {
         self.inner.total_payload_length() as f64
     }
 
     /// ws's receiver state: 0 GET_INFO, 1 GET_PAYLOAD_LENGTH_16, 2 GET_PAYLOAD_LENGTH_64,
     /// 3 GET_MASK, 4 GET_DATA, 5 INFLATING.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn state(&self) -> u32 {
         u32::from(self.inner.state())
     }

@@ -148,7 +148,7 @@ fn limit(value: Option<f64>) -> u64 {
 /// Registers the environment's doorbell: `doorbell` is called (with no arguments) whenever
 /// events are waiting for `transportDrain()`: through a threadsafe function when a runtime
 /// thread queued them, directly after the JS thread read a connection.
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_init(env: Env, doorbell: Function<(), Unknown<'static>>) -> Result<()> {
     crate::runtime::runtime().map_err(|err| Error::new(Status::GenericFailure, err))?;
     if HUB.with(|slot| slot.borrow().is_none()) {
@@ -188,7 +188,7 @@ pub fn transport_init(env: Env, doorbell: Function<(), Unknown<'static>>) -> Res
 /// socket object) and returns the connection id. `head` is parsed first; `preamble` (the
 /// server's 101 response) is written before any frame. Throws if the descriptor cannot be
 /// duplicated.
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_adopt(
     fd: i32,
     unix: bool,
@@ -213,7 +213,7 @@ pub fn transport_adopt(
 /// `transportAdopt()` does, and returns the connection id. Throws if the request was answered
 /// already; a connection that cannot be started fails as after a socket error (an io-error
 /// event, then closed).
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_accept(
     request: u32,
     head: BufferSlice,
@@ -246,7 +246,7 @@ pub fn transport_accept(
 
 /// Answers upgrade request `request` with `response` (ws's `abortHandshake()`) and closes its
 /// connection. Returns false if it was answered already.
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_reject(request: u32, response: BufferSlice) -> Result<bool> {
     let Some(stream) = pending()?.take(request) else {
         return Ok(false);
@@ -337,7 +337,7 @@ pub struct ListenerInfo {
 /// request comes as a request event of the listener (its fields, then what followed the
 /// head), answered with `transportAccept()` or `transportReject()`; Rust answers other
 /// requests itself (`426`, `400`, `431`).
-#[napi]
+#[napi(catch_unwind)]
 pub fn listener_open(address: String, port: u32, backlog: u32) -> Result<ListenerInfo> {
     let hub = hub()?;
     let port = u16::try_from(port).map_err(|_| Error::new(Status::InvalidArg, "bad port"))?;
@@ -367,7 +367,7 @@ pub fn listener_open(address: String, port: u32, backlog: u32) -> Result<Listene
 
 /// Stops listener `id` (its socket is closed before this returns); connections it accepted
 /// are not touched.
-#[napi]
+#[napi(catch_unwind)]
 pub fn listener_close(id: u32) -> bool {
     LISTENERS.with(|map| map.borrow_mut().remove(&id)).is_some()
 }
@@ -402,7 +402,7 @@ fn sent(outcome: Option<Sent>) -> u32 {
 /// gone, 1 when queued, 2 when written at once. When queued unmasked and uncompressed, `data`
 /// is not copied: the caller keeps it alive and unchanged until the write is reported
 /// written or the connection closed.
-#[napi]
+#[napi(catch_unwind)]
 #[allow(clippy::too_many_arguments)]
 pub fn transport_send(
     id: u32,
@@ -432,7 +432,7 @@ pub fn transport_send(
 /// even when the connection is idle. With `pinned`, the caller keeps `data` alive and
 /// unchanged until the write is reported written or the connection closed, and it is queued
 /// without a copy.
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_write(id: u32, data: BufferSlice, count: u32, now: bool, pinned: bool) -> u32 {
     // SAFETY: with `pinned`, lib/native-socket.js keeps `data` in its pending writes.
     sent(with_handle(id, |handle| unsafe { handle.write(&data, count, now, pinned) }))
@@ -441,31 +441,31 @@ pub fn transport_write(id: u32, data: BufferSlice, count: u32, now: bool, pinned
 /// Shuts down our side once everything queued is written (`socket.end()`). Messages not
 /// compressed yet are dropped with everything queued behind them: returns how many writes
 /// (the last ones) were dropped, or -1 when the connection is gone.
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_end(id: u32) -> i64 {
     with_handle(id, Handle::end).flatten().map_or(-1, i64::from)
 }
 
 /// Closes the connection now (`socket.destroy()`); a closed event follows.
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_destroy(id: u32) -> bool {
     with_handle(id, Handle::destroy).is_some()
 }
 
 /// Lets the writer start (a connection starts corked: see `Handle::uncork`).
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_uncork(id: u32) -> bool {
     with_handle(id, Handle::uncork).is_some()
 }
 
 /// Closes the connection now with a TCP RST (`socket.resetAndDestroy()`).
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_reset(id: u32) -> bool {
     with_handle(id, Handle::reset).is_some()
 }
 
 /// Parses `data` as if it had been read from the connection (`socket.push()`).
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_inject(id: u32, data: BufferSlice) -> bool {
     let data = Bytes::copy_from_slice(&data);
     with_connection(id, |connection| {
@@ -483,7 +483,7 @@ pub fn transport_inject(id: u32, data: BufferSlice) -> bool {
 /// poll under way queues) and after what the peer had sent by now is read, the step ws takes
 /// through zlib's thread pool for each compressed message (`lib/native-socket.js` delivers
 /// those one such step apart, as ws does). Works for a closed connection too.
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_nudge(id: u32) -> Result<()> {
     let Some(hub) = HUB.with(|slot| slot.borrow().clone()) else {
         return Err(Error::new(Status::GenericFailure, "transportInit() was not called"));
@@ -495,13 +495,13 @@ pub fn transport_nudge(id: u32) -> Result<()> {
 }
 
 /// Turns on or off data events (copies of the chunks read, for `'data'` listeners).
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_tap(id: u32, on: bool) -> bool {
     with_handle(id, |handle| handle.tap(on)).is_some()
 }
 
 /// Stops (`paused`) or restarts reading.
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_set_paused(id: u32, paused: bool) -> bool {
     with_connection(id, |connection| {
         if paused {
@@ -592,7 +592,7 @@ fn error_of(body: EventBody) -> Option<TransportError> {
 ///
 /// A lone event larger than the batch limit comes in a Buffer of its own, without a copy
 /// when it is one fragment.
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_drain<'env>(
     env: &'env Env,
     mut records: Float64ArraySlice,
@@ -728,7 +728,7 @@ fn drain_copied<'env>(
 }
 
 /// The errors of the last `transportDrain()` batch, indexed by their records' `arg`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn transport_take_errors() -> Vec<TransportError> {
     ERRORS.with(|slot| std::mem::take(&mut *slot.borrow_mut()))
 }

@@ -1161,12 +1161,35 @@ struct Connection {
     write_idle: IdleTimer,
 }
 
+/// The error a connection fails with when handling it panicked (a bug).
+fn panicked() -> io::Error {
+    io::Error::other("ws-rs internal error (a panic): the connection was closed")
+}
+
 impl Future for Connection {
     type Output = ();
 
+    /// A poll that panics (a bug) fails the connection as a socket error would: JS still gets
+    /// `'error'` and `'close'`, and its nudges their answer.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let _polling = AFTER_POLLS.start();
         let this = &mut *self;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| this.poll_connection(cx))) {
+            Ok(poll) => poll,
+            Err(_) => {
+                this.fail(&panicked(), "read");
+                this.close();
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl Connection {
+    fn poll_connection(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let _polling = AFTER_POLLS.start();
+        let this = self;
+        #[cfg(test)]
+        tests::panic_if_asked(this.task.outbox.id);
         this.task.outbox.shared.register(cx.waker());
         let asked = this.task.outbox.start_poll();
         if let Some(Err(err)) = this.stream.as_mut().map(Stream::register) {
@@ -1476,16 +1499,27 @@ impl Reader {
                 ReadStep::WouldBlock => return ReadOutcome::More,
                 ReadStep::Eof => return ReadOutcome::Done,
                 ReadStep::Failed(err) => {
-                    self.task.report(&err, "read");
-                    shared.read_done.store(true, Ordering::Release);
-                    // Torn down as after any socket error.
-                    shared.destroyed.store(true, Ordering::Release);
-                    shared.wake_task();
+                    self.fail(&err);
                     return ReadOutcome::Done;
                 }
             }
         }
         ReadOutcome::More
+    }
+
+    /// Reports a read error and tears the connection down, as after any socket error.
+    fn fail(&self, err: &io::Error) {
+        let shared = &self.task.outbox.shared;
+        self.task.report(err, "read");
+        shared.read_done.store(true, Ordering::Release);
+        shared.destroyed.store(true, Ordering::Release);
+        shared.wake_task();
+    }
+
+    /// A read panicked (a bug): the connection fails as after a read error, so that JS still
+    /// gets `'error'` and `'close'` and the process goes on.
+    pub fn abandon(&self) {
+        self.fail(&panicked());
     }
 
     /// Parses what JS pushed (`socket.push()`).
@@ -1758,6 +1792,45 @@ mod tests {
     use std::io::{Read, Write};
     use std::os::fd::AsRawFd;
     use std::sync::Mutex;
+
+    /// The connection whose next task poll panics (0: none).
+    static PANIC_IN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+    /// Panics in a poll of connection `id` if a test asked for it.
+    pub(super) fn panic_if_asked(id: u32) {
+        if PANIC_IN.compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+            panic!("a test asked connection {id}'s poll to panic");
+        }
+    }
+
+    #[test]
+    fn a_task_that_panics_reports_an_error_and_closed_and_the_runtime_goes_on() {
+        let hub = hub();
+        let (mut client, server) = pair();
+        let handle = adopt_server(&hub, 17, &server);
+        drop(server);
+        handle.uncork();
+        PANIC_IN.store(17, Ordering::SeqCst);
+        // Wakes the task, whose poll panics.
+        client.write_all(&frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]))).unwrap();
+        let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        let error = events
+            .iter()
+            .position(|e| matches!(&e.body, EventBody::Io { code, .. } if code == "EIO"));
+        let closed = events.iter().position(|e| matches!(e.body, EventBody::Closed));
+        assert!(error.is_some() && error < closed, "{events:?}");
+        // The peer sees the connection closed, and other connections still work.
+        // (reset: the frame it sent was never read)
+        let ended = client.read_to_end(&mut Vec::new());
+        assert!(ended.is_ok() || ended.is_err_and(|e| e.kind() == io::ErrorKind::ConnectionReset));
+        let (mut other, server) = pair();
+        let handle = adopt_server(&hub, 18, &server);
+        handle.uncork();
+        other.write_all(&frame::encode_frame(b"ok", 1, true, false, Some([1, 2, 3, 4]))).unwrap();
+        let events =
+            collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Message { .. })));
+        assert!(events.iter().any(|e| matches!(e.body, EventBody::Message { .. })));
+    }
     use std::time::{Duration, Instant};
 
     /// A hub whose events the test can collect.
