@@ -1032,6 +1032,8 @@ struct Task {
 enum ReadStep {
     /// Bytes came (or the read was interrupted): read again.
     Read,
+    /// Fewer bytes came than there was room for: the socket is most likely empty now.
+    ReadShort,
     /// Nothing to read now.
     WouldBlock,
     /// The peer ended its side; `End` is queued.
@@ -1052,7 +1054,7 @@ impl Task {
         pushed: Option<MutexGuard<'_, Vec<Bytes>>>,
         read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
     ) -> ReadStep {
-        let result = READ_BUFFER.with(|cell| {
+        let (result, room) = READ_BUFFER.with(|cell| {
             let mut buf = cell.borrow_mut();
             let result = read(&mut buf);
             if let Some(pushed) = pushed {
@@ -1061,7 +1063,7 @@ impl Task {
             if let Ok(n) = result {
                 self.chunk(parser, &buf[..n], true);
             }
-            result
+            (result, buf.len())
         });
         match result {
             Ok(0) => {
@@ -1072,7 +1074,11 @@ impl Task {
                 if self.outbox.shared.paused.load(Ordering::Acquire) {
                     self.outbox.shared.paused_read.fetch_add(n, Ordering::AcqRel);
                 }
-                ReadStep::Read
+                if n < room {
+                    ReadStep::ReadShort
+                } else {
+                    ReadStep::Read
+                }
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => ReadStep::Read,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => ReadStep::WouldBlock,
@@ -1319,7 +1325,7 @@ impl Connection {
                 self.task.read_once(parser, Some(pushed), |buf| read_fd(stream.raw_fd(), buf))
             };
             match step {
-                ReadStep::Read => self.read_idle = None,
+                ReadStep::Read | ReadStep::ReadShort => self.read_idle = None,
                 // Readiness is cleared: the next poll waits.
                 ReadStep::WouldBlock if ready => {}
                 ReadStep::WouldBlock => {
@@ -1496,7 +1502,10 @@ impl Reader {
             let fd = self.descriptor.fd;
             match self.task.read_once(&mut self.parser, None, |buf| read_fd(fd, buf)) {
                 ReadStep::Read => {}
-                ReadStep::WouldBlock => return ReadOutcome::More,
+                // As libuv does: the descriptor is watched level-triggered, so anything that
+                // came meanwhile makes it readable again, and the read that would only say
+                // "nothing more" (one syscall per message) is saved.
+                ReadStep::ReadShort | ReadStep::WouldBlock => return ReadOutcome::More,
                 ReadStep::Eof => return ReadOutcome::Done,
                 ReadStep::Failed(err) => {
                     self.fail(&err);
