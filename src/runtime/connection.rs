@@ -1802,6 +1802,11 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::sync::Mutex;
 
+    /// A one-byte text message, to compress or not.
+    fn x_frame(compress: bool) -> OutFrame<'static> {
+        OutFrame { data: b"x", opcode: 1, fin: true, rsv1: compress, compress, mask: Mask::None }
+    }
+
     /// The connection whose next task poll panics (0: none).
     static PANIC_IN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
@@ -2156,18 +2161,10 @@ mod tests {
             adopt(Arc::clone(&hub), 4, server.as_raw_fd(), false, &[], &[], ConnConfig::default())
                 .unwrap()
                 .0;
-        let frame = |compress: bool| OutFrame {
-            data: b"x",
-            opcode: 1,
-            fin: true,
-            rsv1: compress,
-            compress,
-            mask: Mask::None,
-        };
         // Still corked: nothing has been taken by the task.
-        assert_eq!(unsafe { handle.send(&frame(false), false) }, Sent::Queued);
-        assert_eq!(unsafe { handle.send(&frame(true), false) }, Sent::Queued);
-        assert_eq!(unsafe { handle.send(&frame(false), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&x_frame(false), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&x_frame(true), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&x_frame(false), false) }, Sent::Queued);
         assert_eq!(unsafe { handle.write(b"raw", 2, true, false) }, Sent::Queued);
         assert_eq!(handle.end(), Some(4));
         assert_eq!(handle.end(), Some(0));
@@ -2185,16 +2182,8 @@ mod tests {
         let handle = adopt_server(&hub, 16, &server);
         drop(server);
         handle.uncork();
-        let frame = |compress: bool| OutFrame {
-            data: b"x",
-            opcode: 1,
-            fin: true,
-            rsv1: false,
-            compress,
-            mask: Mask::None,
-        };
-        assert_eq!(unsafe { handle.send(&frame(true), false) }, Sent::Queued);
-        assert_eq!(unsafe { handle.send(&frame(false), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&x_frame(true), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&x_frame(false), false) }, Sent::Queued);
         drop(held);
         collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::End)));
         assert_eq!(handle.end(), Some(2));
@@ -2207,17 +2196,9 @@ mod tests {
     fn after_the_peers_fin_no_compression_starts_and_end_drops_it() {
         let hub = hub();
         let (mut client, handle) = ended_by_peer(&hub, 5);
-        let frame = |compress: bool| OutFrame {
-            data: b"x",
-            opcode: 1,
-            fin: true,
-            rsv1: false,
-            compress,
-            mask: Mask::None,
-        };
-        assert_eq!(unsafe { handle.send(&frame(false), false) }, Sent::Written);
-        assert_eq!(unsafe { handle.send(&frame(true), false) }, Sent::Queued);
-        assert_eq!(unsafe { handle.send(&frame(false), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&x_frame(false), false) }, Sent::Written);
+        assert_eq!(unsafe { handle.send(&x_frame(true), false) }, Sent::Queued);
+        assert_eq!(unsafe { handle.send(&x_frame(false), false) }, Sent::Queued);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(handle.end(), Some(2));
         let mut got = Vec::new();
