@@ -520,7 +520,7 @@ describe('native transport', function () {
     assert.strictEqual(out, 'true true true\n');
   });
 
-  it('reads every ready connection, and nothing more of one closed meanwhile', async () => {
+  it("delivers nothing more from a connection another connection's listener terminated", async () => {
     ctx = await startServer();
 
     const [a, sa] = await connect(ctx);

@@ -1002,7 +1002,12 @@ impl Deferred for Unspawned {
             None => settling(&this.task.outbox, false, false),
         };
         if settled == Settled::Done {
-            this.built().close();
+            let connection = this.built();
+            let closed =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| connection.close()));
+            if closed.is_err() {
+                connection.close_after_panic();
+            }
         }
         settled
     }
@@ -1162,6 +1167,8 @@ struct Connection {
     failed: bool,
     /// Polled before: the runtime's readiness of the socket is current.
     polled: bool,
+    /// `Closed` is to be queued (see [`Connection::close_writing`]).
+    closed_owed: bool,
     /// Idle timers of the inflater and the deflater, while they hold zlib state.
     read_idle: IdleTimer,
     write_idle: IdleTimer,
@@ -1182,8 +1189,7 @@ impl Future for Connection {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| this.poll_connection(cx))) {
             Ok(poll) => poll,
             Err(_) => {
-                this.fail(&panicked(), "read");
-                this.close();
+                this.close_after_panic();
                 Poll::Ready(())
             }
         }
@@ -1263,6 +1269,7 @@ impl Connection {
             writing: true,
             failed: false,
             polled: false,
+            closed_owed: false,
             read_idle: None,
             write_idle: None,
         }
@@ -1435,23 +1442,41 @@ impl Connection {
     /// without waiting, as Node's `socket.write()` tries the kernel at once, so that what
     /// was written before `destroy()` usually goes out.
     fn close(&mut self) {
+        self.close_writing(true);
+    }
+
+    /// Handling the connection panicked (a bug): it fails as after a socket error, and closes
+    /// without framing anything more (framing may be what panicked), so that JS still gets
+    /// `'error'` and `'close'`, and its nudges their answer.
+    fn close_after_panic(&mut self) {
+        self.fail(&panicked(), "read");
+        self.close_writing(false);
+    }
+
+    /// [`Connection::close`], writing what is queued if `write_left`. The stream goes back
+    /// to its descriptor before anything is framed, and `Closed` is owed until it is queued,
+    /// so that a panic while framing neither closes the descriptor twice nor loses `Closed`
+    /// ([`Connection::close_after_panic`] queues it).
+    fn close_writing(&mut self, write_left: bool) {
         let (left, report) = self.task.outbox.close();
-        let Some(stream) = self.stream.take() else { return };
-        if self.killed() {
-            let (mut written, mut end) = (0, false);
-            for item in left {
-                self.framer.apply(item, &mut self.out, &mut written, &mut end);
-            }
-            let parts: Vec<&[u8]> = self.out.iter().map(|buf| &buf[..]).collect();
-            write_fd(stream.raw_fd(), &parts);
-        }
-        if let Some(descriptor) = self.descriptor.take() {
+        self.closed_owed |= report;
+        if let (Some(stream), Some(descriptor)) = (self.stream.take(), self.descriptor.take()) {
+            let fd = stream.raw_fd();
             stream.release(self.task.outbox.shared.reset.load(Ordering::Acquire), &descriptor);
+            if write_left && self.killed() {
+                let (mut written, mut end) = (0, false);
+                for item in left {
+                    self.framer.apply(item, &mut self.out, &mut written, &mut end);
+                }
+                let parts: Vec<&[u8]> = self.out.iter().map(|buf| &buf[..]).collect();
+                // The descriptor keeps `fd` open until dropped.
+                write_fd(fd, &parts);
+            }
             // Closed here unless the JS thread still reads it (then when it stops).
             drop(descriptor);
         }
         self.task.outbox.shared.destroyed.store(true, Ordering::Release);
-        if report {
+        if std::mem::take(&mut self.closed_owed) {
             self.task.outbox.hub.push(Event::new(self.task.outbox.id, EventBody::Closed));
         }
     }
@@ -1689,6 +1714,8 @@ impl Framer {
     /// in one pass), else the header and the payload as two (no copy).
     fn frame(&mut self, frame: Compress, out: &mut VecDeque<Bytes>) {
         let Compress { data, opcode, fin, rsv1, mask } = frame;
+        #[cfg(test)]
+        tests::panic_if_framing(&data);
         let payload = match self.config {
             Some(config) => {
                 let deflater = self.deflater.get_or_insert_with(|| Box::new(Deflater::new(config)));
@@ -1815,6 +1842,28 @@ mod tests {
         if PANIC_IN.compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
             panic!("a test asked connection {id}'s poll to panic");
         }
+    }
+
+    /// A payload whose framing panics.
+    const PANICS_WHEN_FRAMED: &[u8] = b"a test asked framing this to panic";
+
+    /// Panics while framing [`PANICS_WHEN_FRAMED`].
+    pub(super) fn panic_if_framing(data: &[u8]) {
+        assert_ne!(data, PANICS_WHEN_FRAMED);
+    }
+
+    #[test]
+    fn a_panic_while_closing_still_reports_closed() {
+        let hub = hub();
+        let (_client, server) = pair();
+        let handle = adopt_server(&hub, 19, &server);
+        drop(server);
+        // Still corked: the frame is left to frame when the connection closes.
+        let frame = OutFrame { data: PANICS_WHEN_FRAMED, ..x_frame(true) };
+        assert_eq!(unsafe { handle.send(&frame, false) }, Sent::Queued);
+        handle.destroy();
+        let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Closed)));
+        assert!(events.iter().any(|e| matches!(e.body, EventBody::Closed)), "{events:?}");
     }
 
     #[test]
