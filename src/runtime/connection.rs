@@ -1855,9 +1855,7 @@ mod tests {
     #[test]
     fn a_panic_while_closing_still_reports_closed() {
         let hub = hub();
-        let (_client, server) = pair();
-        let handle = adopt_server(&hub, 19, &server);
-        drop(server);
+        let (_client, handle) = adopted(&hub, 19);
         // Still corked: the frame is left to frame when the connection closes.
         let frame = OutFrame { data: PANICS_WHEN_FRAMED, ..x_frame(true) };
         assert_eq!(unsafe { handle.send(&frame, false) }, Sent::Queued);
@@ -1869,9 +1867,7 @@ mod tests {
     #[test]
     fn a_task_that_panics_reports_an_error_and_closed_and_the_runtime_goes_on() {
         let hub = hub();
-        let (mut client, server) = pair();
-        let handle = adopt_server(&hub, 17, &server);
-        drop(server);
+        let (mut client, handle) = adopted(&hub, 17);
         handle.uncork();
         PANIC_IN.store(17, Ordering::SeqCst);
         // Wakes the task, whose poll panics.
@@ -1886,8 +1882,7 @@ mod tests {
         // (reset: the frame it sent was never read)
         let ended = client.read_to_end(&mut Vec::new());
         assert!(ended.is_ok() || ended.is_err_and(|e| e.kind() == io::ErrorKind::ConnectionReset));
-        let (mut other, server) = pair();
-        let handle = adopt_server(&hub, 18, &server);
+        let (mut other, handle) = adopted(&hub, 18);
         handle.uncork();
         other.write_all(&frame::encode_frame(b"ok", 1, true, false, Some([1, 2, 3, 4]))).unwrap();
         let events =
@@ -1916,21 +1911,30 @@ mod tests {
         all
     }
 
-    /// Adopts `server` as connection `id` in the server role, with nothing read or to write.
-    fn adopt_server(hub: &Arc<Hub>, id: u32, server: &std::net::TcpStream) -> Handle {
-        let config = ConnConfig {
+    /// A connection in the server role, read by the runtime, with the defaults otherwise.
+    fn server_config() -> ConnConfig {
+        ConnConfig {
             receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
             ..ConnConfig::default()
-        };
-        adopt(Arc::clone(hub), id, server.as_raw_fd(), false, &[], &[], config).unwrap().0
+        }
+    }
+
+    /// Adopts `server` as connection `id` in the server role, with nothing read or to write.
+    fn adopt_server(hub: &Arc<Hub>, id: u32, server: &std::net::TcpStream) -> Handle {
+        adopt(Arc::clone(hub), id, server.as_raw_fd(), false, &[], &[], server_config()).unwrap().0
+    }
+
+    /// A server connection `id` the runtime reads (the accepted socket is dropped: the
+    /// connection holds a duplicate), and its client.
+    fn adopted(hub: &Arc<Hub>, id: u32) -> (std::net::TcpStream, Handle) {
+        let (client, server) = pair();
+        (client, adopt_server(hub, id, &server))
     }
 
     /// A server connection `id` the runtime reads, whose peer ended its side, once `End` is
     /// drained; and that peer.
     fn ended_by_peer(hub: &Arc<Hub>, id: u32) -> (std::net::TcpStream, Handle) {
-        let (client, server) = pair();
-        let handle = adopt_server(hub, id, &server);
-        drop(server);
+        let (client, handle) = adopted(hub, id);
         handle.uncork();
         client.shutdown(std::net::Shutdown::Write).unwrap();
         collect(hub, |e| e.iter().any(|e| matches!(e.body, EventBody::End)));
@@ -1973,11 +1977,7 @@ mod tests {
 
     /// A server connection read on the caller's thread.
     fn js_read_server() -> ConnConfig {
-        ConnConfig {
-            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
-            js_reads: true,
-            ..ConnConfig::default()
-        }
+        ConnConfig { js_reads: true, ..server_config() }
     }
 
     /// A server connection read on the caller's thread, adopted as `id` with `preamble` (its
@@ -2065,11 +2065,7 @@ mod tests {
     fn an_adopted_server_socket_echoes_a_masked_message_and_closes() {
         let hub = hub();
         let (mut client, server) = pair();
-        let config = ConnConfig {
-            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
-            auto_pong: true,
-            ..ConnConfig::default()
-        };
+        let config = ConnConfig { auto_pong: true, ..server_config() };
         // The head holds a masked text frame "hi"; the 101 response goes first.
         let head = frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]));
         let handle = adopt(Arc::clone(&hub), 7, server.as_raw_fd(), false, &head, b"HTTP", config)
@@ -2132,9 +2128,7 @@ mod tests {
     #[test]
     fn a_protocol_error_is_reported_once() {
         let hub = hub();
-        let (mut client, server) = pair();
-        let _handle = adopt_server(&hub, 1, &server);
-        drop(server);
+        let (mut client, _handle) = adopted(&hub, 1);
         // Unmasked frame to a server: "MASK must be set".
         client.write_all(&[0x81, 0x00, 0x81, 0x00]).unwrap();
         let events = Mutex::new(collect(&hub, |e| !e.is_empty()));
@@ -2185,9 +2179,7 @@ mod tests {
     #[test]
     fn each_chunk_is_counted_after_the_events_it_completes() {
         let hub = hub();
-        let (mut client, server) = pair();
-        let _handle = adopt_server(&hub, 3, &server);
-        drop(server);
+        let (mut client, _handle) = adopted(&hub, 3);
         let frame = frame::encode_frame(b"hello", 1, true, false, Some([9; 4]));
         client.write_all(&frame).unwrap();
         let start = Instant::now();
@@ -2258,9 +2250,7 @@ mod tests {
     #[test]
     fn reading_stops_while_the_backlog_is_full_and_resumes_when_js_drains() {
         let hub = hub();
-        let (client, server) = pair();
-        let handle = adopt_server(&hub, 6, &server);
-        drop(server);
+        let (client, handle) = adopted(&hub, 6);
         // 5 MiB in 80 masked 64 KiB messages, from a thread: the server stops reading at
         // 4 MiB of undrained payload, so the kernel buffers fill and the writer blocks.
         let payload = vec![7u8; 64 * 1024];
@@ -2289,32 +2279,17 @@ mod tests {
     }
 
     #[test]
-    fn an_idle_connection_holds_no_parser_until_bytes_come() {
-        let hub = hub();
-        let (mut client, handle, mut reader) = js_read_pair(&hub, 15, &[]);
-        handle.uncork();
-        assert_eq!(reader.read(), ReadOutcome::More);
-        assert!(reader.parser.is_none());
-        client.write_all(&frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]))).unwrap();
-        let start = Instant::now();
-        while reader.parser.is_none() && start.elapsed() < Duration::from_secs(5) {
-            reader.read();
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        let events =
-            collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::Message { .. })));
-        assert!(events.iter().any(|e| matches!(e.body, EventBody::Message { .. })));
-    }
-
-    #[test]
     fn a_reader_on_the_callers_thread_parses_until_eof_and_end_then_closes_in_place() {
         let hub = hub();
         let (mut client, handle, mut reader) = js_read_pair(&hub, 8, &[]);
         handle.uncork();
         assert_eq!(reader.read(), ReadOutcome::More);
+        // An idle connection holds no parser until bytes come.
+        assert!(reader.parser.is_none());
         client.write_all(&frame::encode_frame(b"hi", 1, true, false, Some([1, 2, 3, 4]))).unwrap();
         client.shutdown(std::net::Shutdown::Write).unwrap();
         read_until_done(&mut reader);
+        assert!(reader.parser.is_some());
         let events = collect(&hub, |e| e.iter().any(|e| matches!(e.body, EventBody::End)));
         assert!(matches!(
             &events[0].body,
@@ -2472,9 +2447,7 @@ mod tests {
         // Pushed while the new connection's task makes its first read (as ws's tests do in
         // `'open'`): what the peer sends after `inject()` returned is parsed after them.
         for id in 80..130 {
-            let (mut client, server) = pair();
-            let handle = adopt_server(&hub, id, &server);
-            drop(server);
+            let (mut client, handle) = adopted(&hub, id);
             assert!(handle.inject(Bytes::from(masked(b"pushed"))));
             client.write_all(&masked(b"after")).unwrap();
             let events = collect(&hub, |e| texts(e).len() == 2);
@@ -2488,11 +2461,7 @@ mod tests {
     fn a_nudge_asked_while_the_task_works_is_answered_by_a_poll_that_reads_first() {
         let hub = hub();
         let (mut client, server) = pair();
-        let config = ConnConfig {
-            receiver: ReceiverConfig { is_server: true, ..ReceiverConfig::default() },
-            deflate: Some(DeflateConfig::default()),
-            ..ConnConfig::default()
-        };
+        let config = ConnConfig { deflate: Some(DeflateConfig::default()), ..server_config() };
         let handle =
             adopt(Arc::clone(&hub), 140, server.as_raw_fd(), false, &[], &[], config).unwrap().0;
         drop(server);
