@@ -81,6 +81,13 @@ const nudged = new Map();
 const listeners = new Map();
 const pendingSockets = new Map();
 const RECORDS_LENGTH = 4 * 1024;
+
+//
+// The event queue and abandoned writes of a socket that never held any: most
+// connections never do, and an empty array is 32 bytes per connection. Never
+// written to: a socket makes its own array before its first push.
+//
+const NONE = Object.freeze([]);
 let records = new Float64Array(RECORDS_LENGTH);
 let initialized = false;
 let keepAlive = null;
@@ -819,11 +826,7 @@ class NativeSocket extends OpenSocket {
 
     this._events = new EventTable(SOCKET_EVENTS);
     this._id = id;
-    //
-    // Created when first needed: most connections never hold an event or
-    // abandon a write, and an empty array is 32 bytes per connection.
-    //
-    this._eventQueue = null;
+    this._eventQueue = NONE;
     this._chunkSize = 0;
     this._midChunk = false;
     this._closing = false;
@@ -831,7 +834,7 @@ class NativeSocket extends OpenSocket {
     this._refed = true;
     this._closed = false;
     this._pending = [];
-    this._abandoned = null;
+    this._abandoned = NONE;
     this._receiver = null;
     this._readableState = {
       ended: false,
@@ -1037,7 +1040,7 @@ class NativeSocket extends OpenSocket {
   read() {
     if (this._readableState.length === 0) return null;
 
-    const queue = this._eventQueue || [];
+    const queue = this._eventQueue;
     const events = [];
     const kept = [];
 
@@ -1070,9 +1073,7 @@ class NativeSocket extends OpenSocket {
       this._readableState.flowing = true;
       native.transportSetPaused(this._id, false);
       process.nextTick(emitResume, this);
-      if (this._eventQueue !== null && this._eventQueue.length > 0) {
-        process.nextTick(flushSocket, this);
-      }
+      if (this._eventQueue.length > 0) process.nextTick(flushSocket, this);
     }
     return this;
   }
@@ -1375,12 +1376,12 @@ class NativeSocket extends OpenSocket {
   _take(kind, arg, data, fragments) {
     let queue = this._eventQueue;
 
-    if ((queue === null || queue.length === 0) && this._flowing(kind)) {
+    if (queue.length === 0 && this._flowing(kind)) {
       this._dispatch(kind, arg, data, fragments);
       return;
     }
 
-    if (queue === null) queue = this._eventQueue = [];
+    if (queue === NONE) queue = this._eventQueue = [];
     queue.push(kind, arg, data, fragments);
     if (kind === KIND_CHUNK) this._readableState.length += arg;
     this._flush();
@@ -1410,7 +1411,7 @@ class NativeSocket extends OpenSocket {
   _flush() {
     const queue = this._eventQueue;
 
-    while (queue !== null && queue.length > 0 && this._flowing(queue[0])) {
+    while (queue.length > 0 && this._flowing(queue[0])) {
       const [kind, arg, data, fragments] = queue.splice(0, 4);
 
       if (kind === KIND_CHUNK) this._readableState.length -= arg;
@@ -1533,11 +1534,9 @@ class NativeSocket extends OpenSocket {
     sockets.delete(this._id);
     if (this._refed) adjustRefs(-1);
 
-    const pending = this._abandoned
-      ? this._abandoned.concat(this._pending)
-      : this._pending;
+    const pending = this._abandoned.concat(this._pending);
 
-    this._abandoned = null;
+    this._abandoned = NONE;
     this._pending = [];
     this._writableState.length = 0;
 

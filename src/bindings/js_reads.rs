@@ -195,6 +195,8 @@ pub struct Watch {
     reader: RefCell<Reader>,
     hub: Arc<Hub>,
     id: u32,
+    /// The reader's descriptor, open while the reader lives.
+    fd: c_int,
     /// In the epoll set: not after JS paused it (see [`ReadOutcome::Paused`]) or it is done.
     watched: std::cell::Cell<bool>,
     /// Done reading: never watched again.
@@ -206,13 +208,15 @@ impl Watch {
     /// (`find` looks it up when it is readable).
     pub fn start(reader: Reader, hub: Arc<Hub>, id: u32, find: FindWatch) -> Result<Self> {
         poller_fd(find)?;
-        if !control(libc::EPOLL_CTL_ADD, reader.raw_fd(), id) {
+        let fd = reader.raw_fd();
+        if !control(libc::EPOLL_CTL_ADD, fd, id) {
             return Err(Error::new(Status::GenericFailure, "epoll_ctl failed"));
         }
         Ok(Self {
             reader: RefCell::new(reader),
             hub,
             id,
+            fd,
             watched: std::cell::Cell::new(true),
             done: std::cell::Cell::new(false),
         })
@@ -221,8 +225,7 @@ impl Watch {
     /// JS resumed: watch again if pausing stopped it.
     pub fn resume(&self) {
         if !self.watched.get() && !self.done.get() {
-            let fd = self.fd();
-            self.watched.set(control(libc::EPOLL_CTL_ADD, fd, self.id));
+            self.watched.set(control(libc::EPOLL_CTL_ADD, self.fd, self.id));
         }
     }
 
@@ -238,15 +241,16 @@ impl Watch {
     fn abandon(&self) {
         if let Ok(reader) = self.reader.try_borrow() {
             reader.abandon();
-            self.done.set(true);
-            if self.watched.replace(false) {
-                control(libc::EPOLL_CTL_DEL, reader.raw_fd(), self.id);
-            }
+            self.stop(true);
         }
     }
 
-    fn fd(&self) -> c_int {
-        self.reader.try_borrow().map_or(-1, |reader| reader.raw_fd())
+    /// Takes the descriptor out of the epoll set; `done`: for good.
+    fn stop(&self, done: bool) {
+        self.done.set(done);
+        if self.watched.replace(false) {
+            control(libc::EPOLL_CTL_DEL, self.fd, self.id);
+        }
     }
 
     /// Reads what the descriptor has and stops watching it if reading paused or ended
@@ -254,12 +258,8 @@ impl Watch {
     fn read(&self) {
         let Ok(mut reader) = self.reader.try_borrow_mut() else { return };
         let outcome = reader.read();
-        if outcome == ReadOutcome::More {
-            return;
-        }
-        self.done.set(outcome == ReadOutcome::Done);
-        if self.watched.replace(false) {
-            control(libc::EPOLL_CTL_DEL, reader.raw_fd(), self.id);
+        if outcome != ReadOutcome::More {
+            self.stop(outcome == ReadOutcome::Done);
         }
     }
 }
@@ -267,9 +267,7 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         // Before the reader (and maybe the descriptor) goes.
-        if self.watched.get() {
-            control(libc::EPOLL_CTL_DEL, self.reader.get_mut().raw_fd(), self.id);
-        }
+        self.stop(true);
     }
 }
 
